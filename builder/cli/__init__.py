@@ -1,0 +1,89 @@
+"""The command line: parses, calls the Python API, prints. The only place that prints errors or exits.
+
+One module per group of commands; each registers its commands on `cli`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+import click
+
+from .. import __version__
+from ..errors import PrebakeError, UsageError
+
+log = logging.getLogger("builder")
+
+_SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
+
+
+def _size(text: str) -> int:
+    cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = cleaned[-1:] if cleaned[-1:] in _SIZE_UNITS else ""
+    number = cleaned[: len(cleaned) - len(unit)]
+    try:
+        value = int(float(number) * _SIZE_UNITS[unit])
+    except ValueError:
+        value = 0
+    if value <= 0:
+        msg = f"--part-size {text!r} is not a size; write it like 64M or 1G"
+        raise UsageError(msg)
+    return value
+
+
+def _pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key or not rest:
+            msg = f"{option} {value!r} must look like NAME=VALUE"
+            raise UsageError(msg)
+        pairs.append((key, rest))
+    return pairs
+
+
+class _Echo(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"prebake: {record.levelname.lower()}: {record.getMessage()}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="prebake")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("-v", "--verbose", count=True, help="More log output.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
+    """Build a notebook's heavy environment once; restore it anywhere in seconds."""
+    ctx.obj = {"debug": debug}
+    handler = _Echo()
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if debug else logging.WARNING - 10 * verbose)
+    log.propagate = False
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="prebake", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2)
+    except click.Abort:
+        click.echo("prebake: interrupted", err=True)
+        sys.exit(130)
+    except PrebakeError as e:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"prebake: error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("prebake: interrupted; run the same command again to resume", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+from . import _pack  # noqa: E402,F401  (registers its commands)

@@ -1,0 +1,158 @@
+"""pack, restore, verify, inspect, lock: the pack format and the loader."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from ..manifest import Env
+from . import _pairs, _size, cli
+
+
+@cli.command("pack")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("--to", "target", required=True, help="Absolute path the tree restores to.")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Pack folder to write.")
+@click.option("--name", help="Pack name (default: the target's last component).")
+@click.option("--version", "version", default="0", show_default=True, help="Pack version.")
+@click.option("--level", type=click.IntRange(1, 22), default=None, help="zstd level (default 3; 19 for releases).")
+@click.option("--part-size", default="64M", show_default=True, help="Target compressed size of a part.")
+@click.option("--platform", "platform_mode", type=click.Choice(["none", "auto"]), default="none", show_default=True,
+              help="auto records this runtime (OS, arch, Python, glibc) as the one the pack needs.")
+@click.option("--prepend", multiple=True, metavar="VAR=PATH", help="Prepend PATH to VAR after restore (PATH, PYTHONPATH, ...).")
+@click.option("--set", "set_vars", multiple=True, metavar="VAR=VALUE", help="Set VAR after restore.")
+@click.option("--check", help="Command that proves the restored pack works.")
+def pack_cmd(src: Path, target: str, out: Path, name: str | None, version: str, level: int | None, part_size: str,
+             platform_mode: str, prepend: tuple[str, ...], set_vars: tuple[str, ...], check: str | None) -> None:
+    """Pack the tree under SRC so that it restores to --to."""
+    from ..pack import DEFAULT_LEVEL, PackOptions, pack_tree
+    from ..runtime import current_platform
+
+    prepends: dict[str, tuple[str, ...]] = {}
+    for var, path in _pairs(prepend, "--prepend"):
+        prepends[var] = (*prepends.get(var, ()), path)
+    options = PackOptions(
+        name=name or Path(target).name or "pack",
+        version=version,
+        target=target,
+        level=level or DEFAULT_LEVEL,
+        part_size=_size(part_size),
+        platform=current_platform() if platform_mode == "auto" else None,
+        env=Env(prepend=prepends, set=dict(_pairs(set_vars, "--set"))),
+        check=check,
+    )
+    manifest = pack_tree(src, out, options)
+    stats = manifest.stats
+    click.echo(
+        f"packed {manifest.name} {manifest.version}: {stats['members']:,} entries, "
+        f"{stats['bytes'] / 2**20:.1f} MiB -> {stats['packed_bytes'] / 2**20:.1f} MiB in {len(manifest.parts)} part(s)\n"
+        f"{out / 'manifest.json'}  {manifest.digest}"
+    )
+
+
+@cli.command("restore")
+@click.argument("source")
+@click.option("--root", type=click.Path(path_type=Path), default=Path("/"), show_default=True,
+              help="Place everything under this folder instead of /.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Parts restored at once (default 2-4).")
+@click.option("--force", is_flag=True, help="Restore even if the pack was built for another platform.")
+@click.option("--allow-setuid", is_flag=True, help="Keep setuid/setgid bits.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def restore_cmd(source: str, root: Path, jobs: int | None, force: bool, allow_setuid: bool, quiet: bool) -> None:
+    """Restore a pack folder, a pack URL or every pack of a lock file."""
+    from ..restore import RestoreOptions, restore
+
+    options = RestoreOptions(root=root.absolute(), jobs=jobs or 0, force=force, allow_setuid=allow_setuid,
+                             progress=False if quiet else None)
+    for result in restore(source, options):
+        click.echo(result.summary())
+
+
+def _pack_source(source: str):
+    from ..restore import fetch_manifest, resolve
+    from ..stores import open_store
+
+    packs = resolve(source)
+    if len(packs) != 1:
+        msg = f"{source} is a lock with {len(packs)} packs; pass one pack folder or URL"
+        raise UsageError(msg)
+    _, locations, digest = packs[0]
+    return fetch_manifest(open_store(locations[0]), digest)
+
+
+@cli.command("verify")
+@click.argument("source")
+@click.option("--installed", is_flag=True, help="Check the restored files under --root instead of the pack's parts.")
+@click.option("--root", type=click.Path(path_type=Path), default=Path("/"), show_default=True)
+def verify_cmd(source: str, installed: bool, root: Path) -> None:
+    """Check a pack (sizes, sha256) or, with --installed, a restored tree against it."""
+    from ..errors import IntegrityError
+    from ..verify import verify_installed, verify_parts
+
+    pack = _pack_source(source)
+    problems = verify_installed(pack, root.absolute()) if installed else verify_parts(pack)
+    what = f"restored files of {pack.manifest.name} under {root}" if installed else f"{len(pack.manifest.parts)} part(s) of {pack.manifest.name}"
+    if problems:
+        for problem in problems[:50]:
+            click.echo(str(problem), err=True)
+        msg = f"{len(problems)} problem(s) in the {what}"
+        raise IntegrityError(msg)
+    click.echo(f"ok: the {what} match {pack.digest}")
+
+
+@cli.command("inspect")
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def inspect_cmd(source: str, as_json: bool) -> None:
+    """Show a pack's name, version, platform, parts, sizes and file count."""
+    pack = _pack_source(source)
+    manifest = pack.manifest
+    if as_json:
+        click.echo(manifest.dumps().decode(), nl=False)
+        return
+    stats = manifest.stats
+    platform = manifest.platform
+    facts = ", ".join(f"{k} {v}" for k, v in vars(platform).items() if v) if platform else "any (data only)"
+    lines = [
+        f"{manifest.name} {manifest.version}  {pack.digest}",
+        f"  target    {manifest.target}   prefixes: {', '.join(manifest.prefixes)}",
+        f"  platform  {facts}",
+        f"  contents  {stats.get('files', 0):,} files, {stats.get('dirs', 0):,} dirs, {stats.get('symlinks', 0):,} symlinks, "
+        f"{stats.get('hardlinks', 0):,} hard links; {stats.get('bytes', 0) / 2**20:.1f} MiB",
+        f"  packed    {manifest.packed_size / 2**20:.1f} MiB in {len(manifest.parts)} part(s)",
+    ]
+    lines += [f"    {p.name}  {p.size / 2**20:8.1f} MiB  {p.members:6,} entries  sha256 {p.sha256[:16]}" for p in manifest.parts]
+    env = [f"{k}+={':'.join(v)}" for k, v in manifest.env.prepend.items()] + [f"{k}={v}" for k, v in manifest.env.set.items()]
+    if env:
+        lines.append(f"  env       {' '.join(env)}")
+    if manifest.check:
+        lines.append(f"  check     {manifest.check}")
+    if manifest.whiteouts:
+        lines.append(f"  removes   {len(manifest.whiteouts)} path(s)")
+    click.echo("\n".join(lines))
+
+
+@cli.command("lock")
+@click.argument("packs", nargs=-1, required=True)
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("prebake.lock"), show_default=True)
+def lock_cmd(packs: tuple[str, ...], out: Path) -> None:
+    """Write (or update) a lock file pinning PACKS by digest, with their locations."""
+    from ..lock import Lock, LockedPack, dump, load
+
+    entries = []
+    for source in packs:
+        pack = _pack_source(source)
+        location = source
+        if "://" not in source:
+            folder = Path(source.removesuffix("manifest.json") or ".").resolve()
+            base = out.resolve().parent
+            location = os.path.relpath(folder, base) if folder.is_relative_to(base) else str(folder)
+        entries.append(LockedPack(pack.manifest.name, pack.manifest.version, pack.digest, (location,)))
+    lock = Lock(tuple(entries))
+    if out.exists():
+        lock = load(out).merged(lock)
+    dump(lock, out)
+    click.echo(f"wrote {out}: " + ", ".join(f"{p.name} {p.version}" for p in lock.packs))

@@ -1,0 +1,105 @@
+"""The lock file (prebake.lock, TOML): the packs a project pins, by digest, with their locations.
+
+    version = 1
+    [[pack]]
+    name = "opensmile"
+    version = "3.0.2"
+    digest = "sha256:..."            # sha256 of the pack's manifest.json
+    locations = ["gdrive://...", "https://mirror/opensmile"]   # tried in order
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from ._fs import atomic_write
+from .errors import UsageError
+
+LOCK_VERSION = 1
+LOCK_NAME = "prebake.lock"
+
+
+@dataclass(frozen=True)
+class LockedPack:
+    name: str
+    version: str
+    digest: str
+    locations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Lock:
+    packs: tuple[LockedPack, ...]
+
+    def dumps(self) -> str:
+        doc = tomlkit.document()
+        doc.add(tomlkit.comment("prebake lock: restore with `prebake restore prebake.lock`"))
+        doc["version"] = LOCK_VERSION
+        table = tomlkit.aot()
+        for pack in self.packs:
+            table.append(
+                tomlkit.item(
+                    {
+                        "name": pack.name,
+                        "version": pack.version,
+                        "digest": pack.digest,
+                        "locations": list(pack.locations),
+                    }
+                )
+            )
+        doc["pack"] = table
+        return tomlkit.dumps(doc)
+
+    def merged(self, other: Lock) -> Lock:
+        """This lock with `other`'s packs replacing same-named ones (locations merged, new first)."""
+        by_name = {p.name: p for p in self.packs}
+        for pack in other.packs:
+            old = by_name.get(pack.name)
+            if old and old.digest == pack.digest:
+                locations = tuple(dict.fromkeys(pack.locations + old.locations))
+                pack = LockedPack(pack.name, pack.version, pack.digest, locations)
+            by_name[pack.name] = pack
+        return Lock(tuple(by_name.values()))
+
+
+def loads(text: str, source: str = LOCK_NAME) -> Lock:
+    try:
+        raw = tomlkit.parse(text).unwrap()
+    except TOMLKitError as e:
+        msg = f"{source} is not valid TOML ({e}); regenerate it with `prebake lock`"
+        raise UsageError(msg) from e
+    if raw.get("version") != LOCK_VERSION:
+        msg = f"{source} has lock version {raw.get('version')!r}; this prebake reads version {LOCK_VERSION}"
+        raise UsageError(msg)
+    packs = []
+    for i, entry in enumerate(raw.get("pack", [])):
+        missing = [key for key in ("name", "version", "digest", "locations") if key not in entry]
+        if missing or not entry["locations"]:
+            what = ", ".join(missing) or "locations (empty)"
+            msg = f"{source}: pack #{i + 1} lacks {what}; regenerate it with `prebake lock`"
+            raise UsageError(msg)
+        if not str(entry["digest"]).startswith("sha256:"):
+            msg = f"{source}: pack {entry['name']!r} has digest {entry['digest']!r}, expected 'sha256:<hex>'"
+            raise UsageError(msg)
+        packs.append(LockedPack(entry["name"], str(entry["version"]), entry["digest"], tuple(entry["locations"])))
+    if not packs:
+        msg = f"{source} lists no packs; add some with `prebake lock PACK... -o {source}`"
+        raise UsageError(msg)
+    return Lock(tuple(packs))
+
+
+def load(path: Path) -> Lock:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        msg = f"cannot read lock file {path}: {e.strerror}"
+        raise UsageError(msg) from e
+    return loads(text, str(path))
+
+
+def dump(lock: Lock, path: Path) -> None:
+    atomic_write(path, lock.dumps().encode())

@@ -1,0 +1,244 @@
+"""Files -> parts + manifest.
+
+A tree is inventoried into sorted member records, the records are cut into parts at member
+boundaries (hard links stay in the part of the file they link to), and each part is written as
+one GNU tar stream inside one zstd frame with its checksum on. Owners, names of owners and pax
+records are left out and mtimes are kept, so the same tree gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tarfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import zstandard
+
+from . import __version__
+from ._fs import atomic_write, staged_dir
+from .errors import UsageError
+from .manifest import MANIFEST_NAME, Env, Manifest, Part, Platform, validate
+
+DEFAULT_LEVEL = 3
+DEFAULT_PART_SIZE = 64 * 1024 * 1024
+BLOCK = tarfile.BLOCKSIZE
+RECORD = tarfile.RECORDSIZE
+_COPY_CHUNK = 1024 * 1024
+_FIRST_RATIO_GUESS = 0.4
+
+
+@dataclass(frozen=True)
+class PackOptions:
+    name: str
+    version: str
+    target: str
+    prefixes: tuple[str, ...] = ()
+    level: int = DEFAULT_LEVEL
+    part_size: int = DEFAULT_PART_SIZE
+    threads: int = -1
+    platform: Platform | None = None
+    env: Env = field(default_factory=Env)
+    check: str | None = None
+    whiteouts: tuple[str, ...] = ()
+    created_by: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One tar member: `name` is its path below / without the leading slash."""
+
+    name: str
+    kind: bytes
+    mode: int
+    mtime: int
+    size: int = 0
+    linkname: str = ""
+    source: Path | None = None
+
+    def header(self) -> bytes:
+        info = tarfile.TarInfo(self.name)
+        info.type = self.kind
+        info.mode = self.mode
+        info.mtime = self.mtime
+        info.size = self.size
+        info.linkname = self.linkname
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+
+
+def inventory(src: Path, target: str) -> list[Member]:
+    """Members for the tree at `src` as it will sit at absolute `target`, parents first."""
+    base = target.strip("/")
+    members: list[Member] = []
+    first_of_inode: dict[tuple[int, int], str] = {}
+    links: dict[str, list[Member]] = {}
+
+    def visit(path: Path, name: str) -> None:
+        st = path.lstat()
+        mode = stat.S_IMODE(st.st_mode)
+        mtime = int(st.st_mtime)
+        if stat.S_ISDIR(st.st_mode):
+            if name:
+                members.append(Member(name, tarfile.DIRTYPE, mode, mtime))
+            for child in sorted(os.listdir(path)):
+                visit(path / child, f"{name}/{child}" if name else child)
+        elif stat.S_ISLNK(st.st_mode):
+            members.append(Member(name, tarfile.SYMTYPE, mode, mtime, linkname=os.readlink(path)))
+        elif stat.S_ISREG(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in first_of_inode:
+                first = first_of_inode[key]
+                links.setdefault(first, []).append(Member(name, tarfile.LNKTYPE, mode, mtime, linkname=first))
+                return
+            first_of_inode.setdefault(key, name)
+            members.append(Member(name, tarfile.REGTYPE, mode, mtime, size=st.st_size, source=path))
+        else:
+            msg = f"cannot pack {path}: it is a special file (device, fifo or socket); remove or exclude it"
+            raise UsageError(msg)
+
+    if not src.is_dir():
+        msg = f"{src} is not a directory; pass the folder to pack"
+        raise UsageError(msg)
+    visit(src, base)
+    # Each hard link follows the file it links to, so a part boundary never separates them.
+    ordered: list[Member] = []
+    for member in members:
+        ordered.append(member)
+        ordered.extend(links.get(member.name, ()))
+    return ordered
+
+
+class _HashingWriter:
+    """A file wrapper that counts and hashes what the compressor writes."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self._f.write(data)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+def _tar_stream(members: Iterable[Member]) -> Iterator[bytes]:
+    """The bytes of a GNU tar archive of `members`, ending with the end-of-archive record."""
+    written = 0
+    for member in members:
+        header = member.header()
+        yield header
+        written += len(header)
+        if member.kind == tarfile.REGTYPE and member.size:
+            assert member.source is not None
+            remaining = member.size
+            with open(member.source, "rb") as f:
+                while remaining:
+                    chunk = f.read(min(_COPY_CHUNK, remaining))
+                    if not chunk:
+                        msg = f"{member.source} shrank while it was being packed; pack a tree that is not changing"
+                        raise UsageError(msg)
+                    remaining -= len(chunk)
+                    yield chunk
+            padding = -member.size % BLOCK
+            yield b"\0" * padding
+            written += member.size + padding
+    end = 2 * BLOCK
+    end += -(written + end) % RECORD
+    yield b"\0" * end
+
+
+def _cut(members: list[Member], part_size: int, ratio: float) -> Iterator[list[Member]]:
+    """Split members into runs whose compressed size should be near `part_size`."""
+    budget = part_size / ratio
+    run: list[Member] = []
+    run_bytes = 0
+    for member in members:
+        if run and run_bytes >= budget and member.kind != tarfile.LNKTYPE:
+            yield run
+            run, run_bytes = [], 0
+        run.append(member)
+        run_bytes += BLOCK + member.size
+    if run:
+        yield run
+
+
+def write_parts(members: list[Member], out: Path, options: PackOptions) -> list[Part]:
+    params = zstandard.ZstdCompressionParameters.from_level(
+        options.level, threads=options.threads, write_checksum=True
+    )
+    compressor = zstandard.ZstdCompressor(compression_params=params)
+    parts: list[Part] = []
+    raw_total = packed_total = 0
+    remaining = members
+    while remaining:
+        ratio = packed_total / raw_total if raw_total else _FIRST_RATIO_GUESS
+        run = next(_cut(remaining, options.part_size, max(ratio, 0.01)))
+        remaining = remaining[len(run) :]
+        name = f"part-{len(parts):03d}.tar.zst"
+        with open(out / name, "wb") as f:
+            sink = _HashingWriter(f)
+            raw = 0
+            with compressor.stream_writer(sink, closefd=False) as writer:
+                for chunk in _tar_stream(run):
+                    writer.write(chunk)
+                    raw += len(chunk)
+        raw_total += raw
+        packed_total += sink.size
+        parts.append(
+            Part(
+                name=name,
+                size=sink.size,
+                sha256=sink.sha256.hexdigest(),
+                members=len(run),
+                bytes=raw,
+            )
+        )
+    return parts
+
+
+def pack_tree(src: Path, out: Path, options: PackOptions) -> Manifest:
+    """Pack the tree at `src` so that it restores to `options.target`; returns the manifest."""
+    target = str(PurePosixPath("/", options.target))
+    if not PurePosixPath(options.target).is_absolute():
+        msg = f"--to {options.target!r} must be an absolute path (where the files go when restored)"
+        raise UsageError(msg)
+    prefixes = options.prefixes or (target,)
+    members = inventory(src, target)
+    with staged_dir(out) as staging:
+        parts = write_parts(members, staging, options)
+        kinds = [m.kind for m in members]
+        manifest = Manifest(
+            name=options.name,
+            version=options.version,
+            target=target,
+            prefixes=prefixes,
+            parts=tuple(parts),
+            platform=options.platform,
+            env=options.env,
+            check=options.check,
+            whiteouts=options.whiteouts,
+            symlinks=tuple("/" + m.name for m in members if m.kind == tarfile.SYMTYPE),
+            created_by={"prebake": __version__, **options.created_by},
+            stats={
+                "members": len(members),
+                "files": kinds.count(tarfile.REGTYPE),
+                "dirs": kinds.count(tarfile.DIRTYPE),
+                "symlinks": kinds.count(tarfile.SYMTYPE),
+                "hardlinks": kinds.count(tarfile.LNKTYPE),
+                "bytes": sum(m.size for m in members),
+                "packed_bytes": sum(p.size for p in parts),
+            },
+        )
+        validate(manifest, str(out / MANIFEST_NAME))
+        atomic_write(staging / MANIFEST_NAME, manifest.dumps())
+    return manifest

@@ -1,0 +1,382 @@
+"""The loader: fetch -> sha256 -> zstd -> gated GNU tar, parts in parallel, install marker last.
+
+Each part is one thread: its bytes are hashed and decompressed as they arrive and the tar stream
+goes through extract.TarGate into its own `tar -x`, so download, verification, decompression and
+extraction overlap. A dropped connection resumes at the byte it stopped at; a part whose size or
+sha256 does not match has its files removed and is fetched again. Finished parts are recorded, so
+a restore that was killed resumes where it stopped; the install marker (with the pack's digest)
+is written only after every part and whiteout is done, and makes the next restore a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zstandard
+
+from . import lock as lockfile
+from ._fs import atomic_write
+from .errors import IntegrityError, PlatformMismatch, StoreError, TransientStoreError, UnsafePackError, UsageError
+from .extract import Destination, TarGate
+from .manifest import MANIFEST_NAME, Manifest, Part, digest_of, loads
+from .runtime import current_platform, mismatches
+from .stores import Store, open_store
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = "var/lib/prebake"
+_BACKOFF = 0.5
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    root: Path = Path("/")
+    jobs: int = 0
+    force: bool = False
+    allow_setuid: bool = False
+    progress: bool | None = None
+    apply_env: bool = True
+    retries: int = 2
+
+
+@dataclass
+class RestoreResult:
+    name: str
+    version: str
+    digest: str
+    location: str
+    skipped: bool = False
+    seconds: float = 0.0
+    packed_bytes: int = 0
+    bytes: int = 0
+    members: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        if self.skipped:
+            return f"{self.name} {self.version} is already restored ({self.digest[:19]}); nothing to do"
+        rate = self.packed_bytes / self.seconds / 2**20 if self.seconds else 0.0
+        phases = ", ".join(f"{k} {v:.2f} s" for k, v in self.phases.items())
+        return (
+            f"restored {self.name} {self.version}: {self.members:,} entries, "
+            f"{self.packed_bytes / 2**20:.1f} MiB -> {self.bytes / 2**20:.1f} MiB in {self.seconds:.2f} s "
+            f"({rate:.0f} MiB/s; summed over parts: {phases})"
+        )
+
+
+@dataclass(frozen=True)
+class PackSource:
+    """A manifest fetched from a store and checked against the digest a lock pins, if any."""
+
+    store: Store
+    manifest: Manifest
+    digest: str
+
+
+class _CorruptPart(IntegrityError):
+    """The part's bytes are not the ones the manifest names: worth fetching again."""
+
+
+def default_jobs() -> int:
+    return max(2, min(4, os.cpu_count() or 2))
+
+
+# ---------------------------------------------------------------- where packs come from
+
+
+def fetch_manifest(store: Store, expected_digest: str | None = None) -> PackSource:
+    data = store.read_bytes(MANIFEST_NAME)
+    digest = digest_of(data)
+    where = store.describe(MANIFEST_NAME)
+    if expected_digest and digest != expected_digest:
+        msg = f"{where} has digest {digest}, the lock pins {expected_digest}; the pack there changed: update the lock or fix the location"
+        raise IntegrityError(msg)
+    return PackSource(store, loads(data, where), digest)
+
+
+def resolve(source: str | Path) -> list[tuple[str, list[str], str | None]]:
+    """(pack label, locations to try in order, pinned digest) for a pack folder, URL or lock."""
+    text = str(source)
+    if text.endswith(".lock") or (Path(text).is_file() and not text.endswith(".json")):
+        lock_path = Path(text)
+        lock = lockfile.load(lock_path)
+        base = lock_path.resolve().parent
+        return [
+            (p.name, [_relative_to(base, loc) for loc in p.locations], p.digest) for p in lock.packs
+        ]
+    if text.endswith("/" + MANIFEST_NAME) or text == MANIFEST_NAME:
+        text = text[: -len(MANIFEST_NAME)].rstrip("/") or "."
+    return [(text, [text], None)]
+
+
+def _relative_to(base: Path, location: str) -> str:
+    if "://" in location or location.startswith("/"):
+        return location
+    return str(base / location)
+
+
+# ---------------------------------------------------------------- one part
+
+
+def read_part(store: Store, part: Part, retries: int) -> Iterator[bytes]:
+    """The part's bytes; a transfer cut short resumes at the byte it reached."""
+    offset, failures = 0, 0
+    while True:
+        try:
+            for chunk in store.open_read(part.name, offset, part.size):
+                offset += len(chunk)
+                yield chunk
+            return
+        except StoreError as e:
+            if not isinstance(e, TransientStoreError) or failures >= retries:
+                raise
+            failures += 1
+            log.warning("%s: %s; resuming at byte %d (retry %d of %d)", part.name, e, offset, failures, retries)
+            time.sleep(_BACKOFF * failures)
+
+
+class _PartRun:
+    """Fetches, verifies and extracts one part; the timings it spent in each phase."""
+
+    def __init__(self, store: Store, part: Part, destination: Destination, retries: int, on_bytes: Callable[[int], None]):
+        self.store, self.part, self.destination = store, part, destination
+        self.retries, self.on_bytes = retries, on_bytes
+        self.phases = {"fetch": 0.0, "verify+decompress": 0.0, "extract": 0.0}
+
+    def run(self) -> None:
+        for attempt in range(self.retries + 1):
+            gate = TarGate(self.destination, self.part.name)
+            try:
+                self._once(gate)
+                return
+            except _CorruptPart as e:
+                gate.abort()
+                if attempt == self.retries:
+                    msg = f"{e} (fetched {attempt + 1} times from {self.store.describe(self.part.name)}); the copy there is damaged: push the pack again or use another location"
+                    raise IntegrityError(msg) from None
+                log.warning("%s; its files were removed, fetching it again", e)
+            except BaseException:
+                gate.abort()
+                raise
+
+    def _once(self, gate: TarGate) -> None:
+        part, clock = self.part, time.perf_counter
+        hasher = hashlib.sha256()
+        decompressor = zstandard.ZstdDecompressor().decompressobj()
+        received = 0
+        stream = read_part(self.store, part, self.retries)
+        try:
+            while True:
+                t0 = clock()
+                chunk = next(stream, None)
+                t1 = clock()
+                self.phases["fetch"] += t1 - t0
+                if chunk is None:
+                    break
+                received += len(chunk)
+                self.on_bytes(len(chunk))
+                if received > part.size:
+                    raise _CorruptPart(f"{part.name} is larger than the {part.size} bytes the manifest says")
+                hasher.update(chunk)
+                try:
+                    data = decompressor.decompress(chunk)
+                except zstandard.ZstdError as e:
+                    raise IntegrityError(f"{part.name}: zstd cannot decompress it ({e})") from e
+                t2 = clock()
+                self.phases["verify+decompress"] += t2 - t1
+                if data:
+                    gate.feed(data)
+                self.phases["extract"] += clock() - t2
+            if not decompressor.eof or decompressor.unused_data:
+                raise IntegrityError(f"{part.name}: the zstd frame is incomplete or followed by stray bytes")
+        except IntegrityError as e:
+            if isinstance(e, _CorruptPart):
+                raise
+            for chunk in stream:
+                received += len(chunk)
+                hasher.update(chunk)
+            if received != part.size or hasher.hexdigest() != part.sha256:
+                raise _CorruptPart(f"{part.name} is corrupt ({received} of {part.size} bytes, sha256 mismatch)") from e
+            raise
+        if received != part.size:
+            raise _CorruptPart(f"{part.name} is truncated: {received} of {part.size} bytes")
+        if hasher.hexdigest() != part.sha256:
+            raise _CorruptPart(f"{part.name} is corrupt: its sha256 is {hasher.hexdigest()}, the manifest says {part.sha256}")
+        t3 = clock()
+        gate.finish()
+        self.phases["extract"] += clock() - t3
+
+
+# ---------------------------------------------------------------- one pack
+
+
+def _state(root: Path) -> Path:
+    override = os.environ.get("PREBAKE_STATE_DIR")
+    return Path(override) if override else root / STATE_DIR
+
+
+def marker_path(root: Path, name: str) -> Path:
+    return _state(root) / "installed" / f"{name}.json"
+
+
+def installed_digest(root: Path, name: str) -> str | None:
+    try:
+        return json.loads(marker_path(root, name).read_text()).get("digest")
+    except (OSError, ValueError):
+        return None
+
+
+def _rooted(root: Path, path: str) -> str:
+    return path if root == Path("/") else str(root) + path
+
+
+def apply_env(manifest: Manifest, root: Path) -> None:
+    """Make the pack usable in this process without a restart: env, sys.path, import caches."""
+    for var, paths in manifest.env.prepend.items():
+        rooted = [_rooted(root, p) for p in paths]
+        current = [p for p in os.environ.get(var, "").split(os.pathsep) if p]
+        os.environ[var] = os.pathsep.join(dict.fromkeys(rooted + current))
+        if var == "PYTHONPATH":
+            for entry in reversed(rooted):
+                if entry not in sys.path:
+                    sys.path.insert(0, entry)
+    for var, value in manifest.env.set.items():
+        os.environ[var] = value
+    for entry, finder in list(sys.path_importer_cache.items()):
+        if finder is None:
+            del sys.path_importer_cache[entry]
+    importlib.invalidate_caches()
+
+
+def check_platform(manifest: Manifest, force: bool) -> None:
+    if manifest.platform is None:
+        return
+    problems = mismatches(manifest.platform, current_platform(with_cuda=manifest.platform.cuda is not None))
+    if not problems:
+        return
+    text = f"pack {manifest.name} {manifest.version} was built for {'; '.join(problems)}: rebuild it for this runtime with `prebake build` or pass --force"
+    if force:
+        log.warning("%s (continuing because of --force)", text)
+        return
+    raise PlatformMismatch(text)
+
+
+def _progress(total: int, label: str, enabled: bool | None):
+    if enabled is False or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label, disable=None if enabled is None else False, leave=False)
+
+
+def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> RestoreResult:
+    manifest, root = source.manifest, options.root
+    result = RestoreResult(manifest.name, manifest.version, source.digest, location)
+    if installed_digest(root, manifest.name) == source.digest:
+        result.skipped = True
+        if options.apply_env:
+            apply_env(manifest, root)
+        return result
+    check_platform(manifest, options.force)
+    started = time.perf_counter()
+    progress_dir = _state(root) / "partial" / source.digest.split(":")[1][:16]
+    progress_dir.mkdir(parents=True, exist_ok=True)
+    todo = [p for p in manifest.parts if not (progress_dir / f"{p.name}.done").exists()]
+    destination = Destination(root, manifest.prefixes, manifest.symlinks, options.allow_setuid)
+    bar = _progress(sum(p.size for p in todo), manifest.name, options.progress)
+    bar_lock = threading.Lock()
+
+    def on_bytes(n: int) -> None:
+        if bar is not None:
+            with bar_lock:
+                bar.update(n)
+
+    runs = [_PartRun(source.store, part, destination, options.retries, on_bytes) for part in todo]
+
+    def run_part(run: _PartRun) -> None:
+        run.run()
+        (progress_dir / f"{run.part.name}.done").touch()
+
+    jobs = options.jobs or default_jobs()
+    try:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="prebake-part") as pool:
+            futures = [pool.submit(run_part, run) for run in runs]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in pending:
+                future.cancel()
+            for future in futures:
+                if not future.cancelled() and future.exception() is not None:
+                    raise future.exception()  # type: ignore[misc]
+    finally:
+        if bar is not None:
+            bar.close()
+    for whiteout in manifest.whiteouts:
+        _remove(Path(_rooted(root, whiteout)))
+    atomic_write(
+        marker_path(root, manifest.name),
+        json.dumps({"name": manifest.name, "version": manifest.version, "digest": source.digest, "location": location}).encode(),
+    )
+    shutil.rmtree(progress_dir, ignore_errors=True)
+    if options.apply_env:
+        apply_env(manifest, root)
+    result.seconds = time.perf_counter() - started
+    result.packed_bytes = manifest.packed_size
+    result.bytes = sum(p.bytes for p in manifest.parts)
+    result.members = sum(p.members for p in manifest.parts)
+    for run in runs:
+        for phase, seconds in run.phases.items():
+            result.phases[phase] = result.phases.get(phase, 0.0) + seconds
+    return result
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+# ---------------------------------------------------------------- the one call
+
+
+def restore(source: str | Path, options: RestoreOptions | None = None, **overrides) -> list[RestoreResult]:
+    """Restore a pack folder, a manifest URL or every pack of a lock file; returns one result per pack.
+
+    Locations of a locked pack are tried in order; parts finished from one location are kept when
+    the next is tried.
+    """
+    options = options or RestoreOptions()
+    if overrides:
+        options = RestoreOptions(**{**options.__dict__, **overrides})
+    options.root.mkdir(parents=True, exist_ok=True)
+    results = []
+    for label, locations, digest in resolve(source):
+        failures: list[str] = []
+        for location in locations:
+            try:
+                pack = fetch_manifest(open_store(location), digest)
+                results.append(restore_pack(pack, location, options))
+                break
+            except (UnsafePackError, PlatformMismatch, UsageError):
+                raise
+            except (StoreError, IntegrityError) as e:
+                if len(locations) == 1:
+                    raise
+                failures.append(f"{location}: {e}")
+                log.warning("%s; trying the next location", e)
+        else:
+            msg = f"cannot restore {label}: every location failed: " + " | ".join(failures)
+            raise StoreError(msg)
+    return results

@@ -1,0 +1,161 @@
+"""A pack folder served over HTTP(S): plain GETs, Range to resume and to split large parts.
+
+requests' urllib3 Retry handles refused connections, 429 and 5xx with backoff; a body cut short
+raises TransientStoreError so the restore resumes with Range where it stopped. A server that
+ignores Range is handled by skipping the bytes already had.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError
+from . import CHUNK, Store
+
+SEGMENT = 16 * 1024 * 1024
+TIMEOUT = (10, 60)
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    """One pooled, retrying session per thread (requests sessions are not thread-safe)."""
+    existing = getattr(_local, "session", None)
+    if existing is not None:
+        return existing
+    retry = Retry(
+        total=5,
+        backoff_factor=0.5,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=("GET", "HEAD"),
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+    new = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8)
+    new.mount("http://", adapter)
+    new.mount("https://", adapter)
+    _local.session = new
+    return new
+
+
+def check_response(response: requests.Response, what: str) -> None:
+    """Turn an HTTP refusal into the StoreError that says what to do."""
+    code = response.status_code
+    if code in (200, 206):
+        if response.headers.get("Content-Type", "").startswith("text/html"):
+            msg = f"{what}: the server sent an HTML page instead of the file; the link needs a login or is not a direct download link"
+            raise StoreError(msg)
+        return
+    if code == 404:
+        msg = f"{what}: not found (HTTP 404); check the URL and that the pack was pushed there"
+        raise StoreNotFound(msg)
+    if code in (401, 403):
+        msg = f"{what}: access refused (HTTP {code}); make the file public or pass credentials"
+        raise StoreAuthError(msg)
+    if code == 429 or code >= 500:
+        msg = f"{what}: the server keeps failing (HTTP {code}) after retries; try again later or use another location"
+        raise TransientStoreError(msg)
+    msg = f"{what}: unexpected HTTP {code}"
+    raise StoreError(msg)
+
+
+def _get(url: str, offset: int, end: int | None) -> requests.Response:
+    headers = {"Accept-Encoding": "identity"}
+    if offset or end is not None:
+        headers["Range"] = f"bytes={offset}-{'' if end is None else end - 1}"
+    try:
+        response = session().get(url, headers=headers, stream=True, timeout=TIMEOUT)
+    except requests.RequestException as e:
+        msg = f"{url}: cannot connect ({type(e).__name__}); check the network and the URL"
+        raise TransientStoreError(msg) from e
+    check_response(response, url)
+    return response
+
+
+def stream_range(url: str, offset: int = 0, end: int | None = None) -> Iterator[bytes]:
+    """Bytes [offset, end) of `url`, skipping what a server that ignores Range sends again."""
+    response = _get(url, offset, end)
+    with response:
+        skip = offset if response.status_code == 200 else 0
+        if response.status_code == 206:
+            start = response.headers.get("Content-Range", "").split(" ")[-1].split("-")[0]
+            if start != str(offset):
+                msg = f"{url}: asked for bytes from {offset}, the server sent {response.headers.get('Content-Range')!r}"
+                raise TransientStoreError(msg)
+        left = None if end is None else end - offset
+        try:
+            for chunk in response.iter_content(CHUNK):
+                if skip:
+                    cut = min(skip, len(chunk))
+                    chunk, skip = chunk[cut:], skip - cut
+                    if not chunk:
+                        continue
+                if left is not None:
+                    chunk = chunk[:left]
+                    left -= len(chunk)
+                yield chunk
+                if left == 0:
+                    return
+        except (requests.RequestException, OSError) as e:
+            msg = f"{url}: the connection dropped mid-transfer ({type(e).__name__})"
+            raise TransientStoreError(msg) from e
+
+
+class HttpStore(Store):
+    def __init__(self, url: str, parallel_ranges: int = 1) -> None:
+        self.url = url.rstrip("/")
+        self.parallel_ranges = parallel_ranges
+
+    def _file_url(self, name: str) -> str:
+        return f"{self.url}/{name}"
+
+    def read_bytes(self, name: str) -> bytes:
+        return b"".join(stream_range(self._file_url(name)))
+
+    def exists(self, name: str) -> bool:
+        try:
+            response = session().head(self._file_url(name), timeout=TIMEOUT, allow_redirects=True)
+        except requests.RequestException as e:
+            msg = f"{self._file_url(name)}: cannot connect ({type(e).__name__})"
+            raise TransientStoreError(msg) from e
+        return response.status_code == 200
+
+    def open_read(self, name: str, offset: int = 0, size: int | None = None) -> Iterator[bytes]:
+        url = self._file_url(name)
+        if size is None or self.parallel_ranges < 2 or size - offset < 2 * SEGMENT:
+            yield from stream_range(url, offset)
+            return
+        yield from _parallel_ranges(url, offset, size, self.parallel_ranges)
+
+
+def _parallel_ranges(url: str, offset: int, size: int, width: int) -> Iterator[bytes]:
+    """Stream the first segment while `width - 1` threads fetch the next ones, yielded in order."""
+    bounds = [(start, min(start + SEGMENT, size)) for start in range(offset, size, SEGMENT)]
+    with ThreadPoolExecutor(max_workers=width - 1, thread_name_prefix="prebake-range") as pool:
+        ahead: list[Future[bytes]] = []
+        next_index = 1
+
+        def refill() -> None:
+            nonlocal next_index
+            while len(ahead) < width - 1 and next_index < len(bounds):
+                start, end = bounds[next_index]
+                ahead.append(pool.submit(lambda s=start, e=end: b"".join(stream_range(url, s, e))))
+                next_index += 1
+
+        refill()
+        try:
+            yield from stream_range(url, *bounds[0])
+            while ahead:
+                data = ahead.pop(0).result()
+                refill()
+                for i in range(0, len(data), CHUNK):
+                    yield data[i : i + CHUNK]
+        finally:
+            for future in ahead:
+                future.cancel()

@@ -1,0 +1,3 @@
+"""A tiny module the example pack restores; importable right after `builder.restore(...)`."""
+
+GREETING = "hello from a restored prebake pack"
