@@ -1,0 +1,161 @@
+"""A real HTTP server on 127.0.0.1 serving a folder, with switches for the faults tests need.
+
+Used by the tests and by bench/restore.py. It is a stand-in for the network, never for prebake:
+prebake's real HTTP code (requests, urllib3's Retry, Range resumes) talks to it over TCP.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+class RateLimit:
+    """A token bucket shared by every connection: the server's whole output is held to `rate`."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def take(self, n: int) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + n / self.rate
+            wait = self._next - now
+        if wait > 0:
+            time.sleep(wait)
+
+
+@dataclass
+class Faults:
+    """Switches a test flips; each `*_once` fault fires on the first matching request only."""
+
+    drop_after: dict[str, int] = field(default_factory=dict)
+    ignore_range: bool = False
+    html_instead: set[str] = field(default_factory=set)
+    status: dict[str, int] = field(default_factory=dict)
+    status_times: dict[str, int] = field(default_factory=dict)
+    corrupt_once: set[str] = field(default_factory=set)
+    corrupt_always: set[str] = field(default_factory=set)
+    rate: RateLimit | None = None
+
+
+class FolderServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.folder = folder
+        self.faults = Faults()
+        self.requests: Counter[str] = Counter()
+        self.bytes_sent = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self) -> FolderServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join()
+
+    def count(self, name: str, sent: int) -> None:
+        with self._lock:
+            self.requests[name] += 1
+            self.bytes_sent += sent
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FolderServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet in tests
+        pass
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve(body=False)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve(body=True)
+
+    def _serve(self, body: bool) -> None:
+        server, faults = self.server, self.server.faults
+        relative = self.path.split("?", 1)[0].lstrip("/")
+        path = server.folder / relative
+        name = path.name
+        if name in faults.status and faults.status_times.get(name, 1) > 0:
+            faults.status_times[name] = faults.status_times.get(name, 1) - 1
+            self._plain(faults.status[name], b"refused by the test server\n")
+            return
+        if name in faults.html_instead:
+            self._plain(200, b"<!DOCTYPE html><html><body>Sign in to continue</body></html>", "text/html; charset=utf-8")
+            return
+        if not path.is_file() or ".." in relative.split("/"):
+            self._plain(404, b"not found\n")
+            return
+        data = path.read_bytes()
+        if name in faults.corrupt_always or name in faults.corrupt_once:
+            faults.corrupt_once.discard(name)
+            middle = len(data) // 2
+            data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+        start, end, status = 0, len(data), HTTPStatus.OK
+        ranged = self.headers.get("Range")
+        if ranged and not faults.ignore_range:
+            first, _, last = ranged.removeprefix("bytes=").partition("-")
+            start = int(first)
+            end = int(last) + 1 if last else len(data)
+            if start >= len(data):
+                self._plain(416, b"")
+                return
+            status = HTTPStatus.PARTIAL_CONTENT
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json" if name.endswith(".json") else "application/octet-stream")
+        self.send_header("Content-Length", str(end - start))
+        self.send_header("Accept-Ranges", "bytes")
+        if status == HTTPStatus.PARTIAL_CONTENT:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+        self.end_headers()
+        if not body:
+            return
+        drop = faults.drop_after.pop(name, None)
+        sent, view = 0, memoryview(data)[start:end]
+        try:
+            for offset in range(0, len(view), 64 * 1024):
+                piece = view[offset : offset + 64 * 1024]
+                if drop is not None and sent + len(piece) > drop:
+                    self.wfile.write(piece[: max(0, drop - sent)])
+                    sent = drop
+                    self.close_connection = True
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    return
+                if faults.rate is not None:
+                    faults.rate.take(len(piece))
+                self.wfile.write(piece)
+                sent += len(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        finally:
+            server.count(name, sent)
+
+    def _plain(self, code: int, body: bytes, content_type: str = "text/plain") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.server.count(self.path.rsplit("/", 1)[-1], len(body))

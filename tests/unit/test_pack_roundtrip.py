@@ -1,0 +1,109 @@
+"""Pack -> restore round trips over awkward trees, determinism and part boundaries."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from builder.manifest import loads
+from builder.restore import restore
+from builder.verify import verify_installed, verify_parts
+from builder.restore import fetch_manifest
+from builder.stores import open_store
+
+from ..conftest import make_awkward_tree, pack
+
+
+def tree_listing(root: Path) -> dict[str, tuple]:
+    """Everything a round trip must keep: kind, mode, size, content, link target, mtime."""
+    listing = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            relative = str(path.relative_to(root))
+            if stat.S_ISLNK(st.st_mode):
+                listing[relative] = ("link", os.readlink(path))
+            elif stat.S_ISDIR(st.st_mode):
+                listing[relative] = ("dir", stat.S_IMODE(st.st_mode))
+            else:
+                listing[relative] = ("file", stat.S_IMODE(st.st_mode), path.read_bytes(), int(st.st_mtime))
+    return listing
+
+
+@pytest.mark.parametrize("part_size", [1024, 64 * 1024 * 1024], ids=["many-parts", "one-part"])
+def test_round_trip_keeps_every_shape(tmp_path: Path, part_size: int) -> None:
+    src = make_awkward_tree(tmp_path / "src", big_file_size=300_000)
+    manifest = pack(src, tmp_path / "pack", part_size=part_size)
+    if part_size == 1024:
+        assert len(manifest.parts) > 5, "a tiny part size must cut the tree into many parts"
+    [result] = restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    assert not result.skipped
+    restored = tmp_path / "root" / "opt" / "app"
+    assert tree_listing(restored) == tree_listing(src)
+    assert os.path.samefile(restored / "bin" / "hardlink-to-lib", restored / "lib" / "libthing.so.1.2")
+    assert (restored / "bin" / "tool").stat().st_mode & stat.S_IXUSR
+    source = fetch_manifest(open_store(tmp_path / "pack"))
+    assert verify_parts(source) == []
+    assert verify_installed(source, tmp_path / "root") == []
+
+
+def test_a_file_larger_than_the_part_size_gets_a_part_of_its_own(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "small").write_bytes(b"a" * 10)
+    (src / "huge").write_bytes(os.urandom(2_000_000))
+    manifest = pack(src, tmp_path / "pack", part_size=100_000)
+    assert any(p.size > 1_900_000 for p in manifest.parts)
+    restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    assert (tmp_path / "root/opt/app/huge").read_bytes() == (src / "huge").read_bytes()
+
+
+def test_packing_twice_gives_identical_bytes(tmp_path: Path) -> None:
+    src = make_awkward_tree(tmp_path / "src")
+    first = pack(src, tmp_path / "one", part_size=4096)
+    second = pack(src, tmp_path / "two", part_size=4096)
+    assert first.digest == second.digest
+    assert (tmp_path / "one/manifest.json").read_bytes() == (tmp_path / "two/manifest.json").read_bytes()
+    for part in first.parts:
+        assert (tmp_path / "one" / part.name).read_bytes() == (tmp_path / "two" / part.name).read_bytes()
+
+
+def test_manifest_round_trips_and_lists_the_symlinks(tmp_path: Path) -> None:
+    src = make_awkward_tree(tmp_path / "src")
+    manifest = pack(src, tmp_path / "pack")
+    again = loads((tmp_path / "pack/manifest.json").read_bytes())
+    assert again == manifest
+    assert "/opt/app/lib/libthing.so" in manifest.symlinks
+    assert manifest.stats["hardlinks"] == 1
+    assert manifest.stats["files"] == sum(1 for _ in src.rglob("*") if _.is_file() and not _.is_symlink()) - 1
+
+
+def test_hard_links_never_straddle_a_part_boundary(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        (src / f"a{i:02d}").write_bytes(os.urandom(3000))
+    os.link(src / "a00", src / "zz-late-link")
+    pack(src, tmp_path / "pack", part_size=2000)
+    restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    assert os.path.samefile(tmp_path / "root/opt/app/a00", tmp_path / "root/opt/app/zz-late-link")
+
+
+def test_repacking_into_the_same_folder_replaces_it_whole(tmp_path: Path) -> None:
+    src = make_awkward_tree(tmp_path / "src")
+    pack(src, tmp_path / "pack", part_size=1024)
+    pack(src, tmp_path / "pack")
+    assert sorted(p.name for p in (tmp_path / "pack").iterdir()) == ["manifest.json", "part-000.tar.zst"]
+
+
+def test_restore_leaves_no_threads_behind(tmp_path: Path) -> None:
+    src = make_awkward_tree(tmp_path / "src")
+    pack(src, tmp_path / "pack", part_size=2048)
+    before = threading.active_count()
+    restore(tmp_path / "pack", root=tmp_path / "root", progress=False, jobs=4)
+    assert threading.active_count() == before

@@ -1,0 +1,207 @@
+"""Corrupt, truncated and missing parts; idempotence; resume; platform pinning; env in-process."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from builder.errors import IntegrityError, PlatformMismatch, StoreNotFound
+from builder.manifest import Platform
+from builder.restore import marker_path, restore
+from builder.runtime import current_platform
+
+from ..conftest import make_awkward_tree, pack
+
+
+@pytest.fixture
+def packed(tmp_path: Path):
+    src = make_awkward_tree(tmp_path / "src", big_file_size=200_000)
+    manifest = pack(src, tmp_path / "pack", part_size=20_000)
+    assert len(manifest.parts) >= 3
+    return manifest
+
+
+def _files_of_part(pack_dir: Path, part_name: str, intact: bytes) -> list[str]:
+    """Names of the non-directory members of a part, read from an intact copy of it."""
+    with tarfile.open(fileobj=io.BytesIO(zstandard.ZstdDecompressor().decompressobj().decompress(intact))) as archive:
+        return [m.name for m in archive.getmembers() if not m.isdir()]
+
+
+def _left_behind(root: Path, names: list[str]) -> list[str]:
+    return [name for name in names if os.path.lexists(root / name)]
+
+
+def test_a_corrupt_part_fails_naming_it_and_leaves_none_of_its_files(tmp_path: Path, packed) -> None:
+    victim = packed.parts[1]
+    path = tmp_path / "pack" / victim.name
+    members = _files_of_part(tmp_path / "pack", victim.name, path.read_bytes())
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    root = tmp_path / "root"
+    with pytest.raises(IntegrityError, match=victim.name) as caught:
+        restore(tmp_path / "pack", root=root, progress=False, jobs=1)
+    assert "fetched 3 times" in str(caught.value)
+    assert members and _left_behind(root, members) == []
+    assert not marker_path(root, "app").exists()
+    progress = root / "var/lib/prebake/partial"
+    done = {p.name for p in progress.rglob("*.done")}
+    assert f"{victim.name}.done" not in done
+    assert f"{packed.parts[0].name}.done" in done, "parts restored before the failure are kept for a resume"
+
+
+def test_a_truncated_part_is_reported_as_truncated(tmp_path: Path, packed) -> None:
+    victim = packed.parts[0]
+    path = tmp_path / "pack" / victim.name
+    members = _files_of_part(tmp_path / "pack", victim.name, path.read_bytes())
+    path.write_bytes(path.read_bytes()[: victim.size // 2])
+    root = tmp_path / "root"
+    with pytest.raises(IntegrityError, match=f"{victim.name} is (truncated|corrupt)"):
+        restore(tmp_path / "pack", root=root, progress=False, jobs=1)
+    assert members and _left_behind(root, members) == []
+    assert not marker_path(root, "app").exists()
+
+
+def test_a_missing_part_names_the_file_and_the_fix(tmp_path: Path, packed) -> None:
+    (tmp_path / "pack" / packed.parts[-1].name).unlink()
+    with pytest.raises(StoreNotFound, match=f"{packed.parts[-1].name} is missing from the pack folder"):
+        restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    assert not marker_path(tmp_path / "root", "app").exists()
+
+
+def test_after_fixing_the_part_the_restore_resumes_and_completes(tmp_path: Path, packed) -> None:
+    victim = tmp_path / "pack" / packed.parts[-1].name
+    good = victim.read_bytes()
+    victim.write_bytes(good[:-10])
+    root = tmp_path / "root"
+    with pytest.raises(IntegrityError):
+        restore(tmp_path / "pack", root=root, progress=False, jobs=1)
+    victim.write_bytes(good)
+    [result] = restore(tmp_path / "pack", root=root, progress=False)
+    assert not result.skipped
+    assert json.loads(marker_path(root, "app").read_text())["digest"] == packed.digest
+    assert (root / "opt/app/big.bin").read_bytes() == (tmp_path / "src/big.bin").read_bytes()
+
+
+def test_restoring_the_same_pack_again_is_a_fast_no_op(tmp_path: Path, packed) -> None:
+    restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    started = time.perf_counter()
+    [again] = restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    assert again.skipped
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_restore_killed_half_way_can_be_run_again(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(60):
+        (src / f"blob-{i:02d}").write_bytes(os.urandom(200_000))
+    manifest = pack(src, tmp_path / "pack", part_size=1_000_000)
+    root = tmp_path / "root"
+    script = (
+        "import sys, time\n"
+        "from builder.restore import restore\n"
+        "from builder.extract import TarGate\n"
+        "feed = TarGate.feed\n"
+        "def slow(self, data):\n"
+        "    time.sleep(0.2)\n"
+        "    feed(self, data)\n"
+        "TarGate.feed = slow\n"
+        f"restore({str(tmp_path / 'pack')!r}, root=__import__('pathlib').Path({str(root)!r}), progress=False, jobs=1)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 30
+    progress = root / "var/lib/prebake/partial"
+    while time.monotonic() < deadline and not list(progress.rglob("*.done")):
+        time.sleep(0.01)
+    assert child.poll() is None, "the restore must still be running when it is killed"
+    child.kill()
+    child.wait()
+    assert not marker_path(root, "app").exists()
+    [result] = restore(tmp_path / "pack", root=root, progress=False)
+    assert not result.skipped
+    assert marker_path(root, "app").exists()
+    for i in range(60):
+        assert (root / f"opt/app/blob-{i:02d}").read_bytes() == (src / f"blob-{i:02d}").read_bytes()
+    assert len(manifest.parts) > 3
+
+
+def test_a_pack_for_another_platform_is_refused_unless_forced(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "x").write_text("x")
+    here = current_platform(with_cuda=False)
+    elsewhere = dataclasses.replace(here, python="2.7", glibc="99.0")
+    pack(src, tmp_path / "pack", platform=elsewhere)
+    with pytest.raises(PlatformMismatch) as caught:
+        restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    message = str(caught.value)
+    assert "python 2.7" in message and "glibc >= 99.0" in message and "--force" in message
+    assert "\n" not in message
+    [result] = restore(tmp_path / "pack", root=tmp_path / "root", progress=False, force=True)
+    assert (tmp_path / "root/opt/app/x").exists() and not result.skipped
+
+
+def test_a_pack_for_this_platform_restores(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "x").write_text("x")
+    pack(src, tmp_path / "pack", platform=current_platform(with_cuda=False))
+    restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    assert (tmp_path / "root/opt/app/x").exists()
+
+
+def test_data_only_packs_record_no_platform(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    assert pack(src, tmp_path / "pack").platform is None
+    assert Platform() == Platform(None, None, None, None, None, None)
+
+
+IMPORT_WITHOUT_RESTART = """
+import os, shutil, subprocess, sys
+from pathlib import Path
+import builder
+try:
+    import prebake_demo_mod
+    raise SystemExit("the module must not be importable before the restore")
+except ImportError:
+    pass
+assert shutil.which("prebake-demo-tool") is None
+builder.restore(sys.argv[1], root=Path(sys.argv[2]), progress=False)
+import prebake_demo_mod
+print(prebake_demo_mod.VALUE)
+print(subprocess.run(["prebake-demo-tool"], capture_output=True, text=True, check=True).stdout.strip())
+print(os.environ["DEMO_SETTING"])
+"""
+
+
+def test_a_restored_module_and_command_work_without_restarting_python(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "site-packages" / "prebake_demo_mod").mkdir(parents=True)
+    (src / "site-packages" / "prebake_demo_mod" / "__init__.py").write_text("VALUE = 'imported after restore'\n")
+    (src / "bin").mkdir()
+    tool = src / "bin" / "prebake-demo-tool"
+    tool.write_text("#!/bin/sh\necho tool on PATH\n")
+    tool.chmod(0o755)
+    from builder.manifest import Env
+
+    env = Env(prepend={"PATH": ("/opt/demo/bin",), "PYTHONPATH": ("/opt/demo/site-packages",)}, set={"DEMO_SETTING": "set"})
+    pack(src, tmp_path / "pack", target="/opt/demo", env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_WITHOUT_RESTART, str(tmp_path / "pack"), str(tmp_path / "root")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    assert out[:3] == ["imported after restore", "tool on PATH", "set"]
