@@ -135,7 +135,7 @@ def read_part(store: Store, part: Part, retries: int) -> Iterator[bytes]:
     offset, failures = 0, 0
     while True:
         try:
-            for chunk in store.open_read(part.name, offset, part.size):
+            for chunk in store.open_read(part.name, offset, part.size, part.store_ids):
                 offset += len(chunk)
                 yield chunk
             return
@@ -310,6 +310,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
         (progress_dir / f"{run.part.name}.done").touch()
 
     jobs = options.jobs or default_jobs()
+    source.store.parallel_ranges = max(1, jobs // max(1, len(todo)))
     try:
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="prebake-part") as pool:
             futures = [pool.submit(run_part, run) for run in runs]
@@ -366,8 +367,9 @@ def restore(source: str | Path, options: RestoreOptions | None = None, **overrid
         failures: list[str] = []
         for location in locations:
             try:
-                pack = fetch_manifest(open_store(location), digest)
-                results.append(restore_pack(pack, location, options))
+                with open_store(location) as store:
+                    pack = fetch_manifest(store, digest)
+                    results.append(restore_pack(pack, location, options))
                 break
             except (UnsafePackError, PlatformMismatch, UsageError):
                 raise

@@ -8,7 +8,7 @@ ignores Range is handled by skipping the bytes already had.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import requests
@@ -20,17 +20,39 @@ from . import CHUNK, Store
 
 SEGMENT = 16 * 1024 * 1024
 TIMEOUT = (10, 60)
-_local = threading.local()
 
 
-def session() -> requests.Session:
-    """One pooled, retrying session per thread (requests sessions are not thread-safe)."""
-    existing = getattr(_local, "session", None)
-    if existing is not None:
+class Sessions:
+    """One pooled, retrying session per thread (requests sessions are not thread-safe), all
+    closed together."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> requests.Session:
+        existing = getattr(self._local, "session", None)
+        if existing is None:
+            existing = self._local.session = retrying_session()
+            with self._lock:
+                self._all.append(existing)
         return existing
+
+    def close(self) -> None:
+        with self._lock:
+            for each in self._all:
+                each.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+def retrying_session() -> requests.Session:
     retry = Retry(
         total=5,
-        backoff_factor=0.5,
+        connect=2,
+        backoff_factor=0.25,
+        backoff_max=4,
         status_forcelist=(429, 500, 502, 503, 504),
         allowed_methods=("GET", "HEAD"),
         raise_on_status=False,
@@ -40,7 +62,6 @@ def session() -> requests.Session:
     adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8)
     new.mount("http://", adapter)
     new.mount("https://", adapter)
-    _local.session = new
     return new
 
 
@@ -65,22 +86,26 @@ def check_response(response: requests.Response, what: str) -> None:
     raise StoreError(msg)
 
 
-def _get(url: str, offset: int, end: int | None) -> requests.Response:
+def _get(session: requests.Session, url: str, offset: int, end: int | None) -> requests.Response:
     headers = {"Accept-Encoding": "identity"}
     if offset or end is not None:
         headers["Range"] = f"bytes={offset}-{'' if end is None else end - 1}"
     try:
-        response = session().get(url, headers=headers, stream=True, timeout=TIMEOUT)
+        response = session.get(url, headers=headers, stream=True, timeout=TIMEOUT)
     except requests.RequestException as e:
         msg = f"{url}: cannot connect ({type(e).__name__}); check the network and the URL"
         raise TransientStoreError(msg) from e
-    check_response(response, url)
+    try:
+        check_response(response, url)
+    except BaseException:
+        response.close()
+        raise
     return response
 
 
-def stream_range(url: str, offset: int = 0, end: int | None = None) -> Iterator[bytes]:
+def stream_range(session: requests.Session, url: str, offset: int = 0, end: int | None = None) -> Iterator[bytes]:
     """Bytes [offset, end) of `url`, skipping what a server that ignores Range sends again."""
-    response = _get(url, offset, end)
+    response = _get(session, url, offset, end)
     with response:
         skip = offset if response.status_code == 200 else 0
         if response.status_code == 206:
@@ -111,30 +136,35 @@ class HttpStore(Store):
     def __init__(self, url: str, parallel_ranges: int = 1) -> None:
         self.url = url.rstrip("/")
         self.parallel_ranges = parallel_ranges
+        self.sessions = Sessions()
+
+    def close(self) -> None:
+        self.sessions.close()
 
     def _file_url(self, name: str) -> str:
         return f"{self.url}/{name}"
 
     def read_bytes(self, name: str) -> bytes:
-        return b"".join(stream_range(self._file_url(name)))
+        return b"".join(stream_range(self.sessions.get(), self._file_url(name)))
 
     def exists(self, name: str) -> bool:
         try:
-            response = session().head(self._file_url(name), timeout=TIMEOUT, allow_redirects=True)
+            response = self.sessions.get().head(self._file_url(name), timeout=TIMEOUT, allow_redirects=True)
         except requests.RequestException as e:
             msg = f"{self._file_url(name)}: cannot connect ({type(e).__name__})"
             raise TransientStoreError(msg) from e
         return response.status_code == 200
 
-    def open_read(self, name: str, offset: int = 0, size: int | None = None) -> Iterator[bytes]:
+    def open_read(self, name: str, offset: int = 0, size: int | None = None,
+                  ids: Mapping[str, str] | None = None) -> Iterator[bytes]:
         url = self._file_url(name)
         if size is None or self.parallel_ranges < 2 or size - offset < 2 * SEGMENT:
-            yield from stream_range(url, offset)
+            yield from stream_range(self.sessions.get(), url, offset)
             return
-        yield from _parallel_ranges(url, offset, size, self.parallel_ranges)
+        yield from _parallel_ranges(self.sessions, url, offset, size, self.parallel_ranges)
 
 
-def _parallel_ranges(url: str, offset: int, size: int, width: int) -> Iterator[bytes]:
+def _parallel_ranges(sessions: Sessions, url: str, offset: int, size: int, width: int) -> Iterator[bytes]:
     """Stream the first segment while `width - 1` threads fetch the next ones, yielded in order."""
     bounds = [(start, min(start + SEGMENT, size)) for start in range(offset, size, SEGMENT)]
     with ThreadPoolExecutor(max_workers=width - 1, thread_name_prefix="prebake-range") as pool:
@@ -145,12 +175,12 @@ def _parallel_ranges(url: str, offset: int, size: int, width: int) -> Iterator[b
             nonlocal next_index
             while len(ahead) < width - 1 and next_index < len(bounds):
                 start, end = bounds[next_index]
-                ahead.append(pool.submit(lambda s=start, e=end: b"".join(stream_range(url, s, e))))
+                ahead.append(pool.submit(lambda s=start, e=end: b"".join(stream_range(sessions.get(), url, s, e))))
                 next_index += 1
 
         refill()
         try:
-            yield from stream_range(url, *bounds[0])
+            yield from stream_range(sessions.get(), url, *bounds[0])
             while ahead:
                 data = ahead.pop(0).result()
                 refill()

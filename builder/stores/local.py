@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ..errors import StoreError, StoreNotFound
@@ -28,7 +28,8 @@ class LocalStore(Store):
             msg = f"cannot read {self._path(name)}: {e.strerror}"
             raise StoreError(msg) from e
 
-    def open_read(self, name: str, offset: int = 0, size: int | None = None) -> Iterator[bytes]:
+    def open_read(self, name: str, offset: int = 0, size: int | None = None,
+                  ids: Mapping[str, str] | None = None) -> Iterator[bytes]:
         try:
             f = open(self._path(name), "rb")  # noqa: SIM115 - closed by the generator
         except FileNotFoundError as e:

@@ -1,0 +1,131 @@
+"""Restore over real HTTP from a local server: resumes, retries and refusals."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from builder.errors import IntegrityError, StoreAuthError, StoreError, StoreNotFound
+from builder.lock import Lock, LockedPack, dump
+from builder.restore import marker_path, restore
+from builder.stores.http import HttpStore
+
+from ..conftest import make_awkward_tree, pack
+from ..servers import FolderServer
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    src = make_awkward_tree(tmp_path / "src", big_file_size=3_000_000)
+    manifest = pack(src, tmp_path / "www" / "app", part_size=400_000)
+    with FolderServer(tmp_path / "www") as server:
+        yield server, manifest, src
+
+
+def _same_big_file(root: Path, src: Path) -> bool:
+    return (root / "opt/app/big.bin").read_bytes() == (src / "big.bin").read_bytes()
+
+
+@pytest.mark.parametrize("form", ["folder", "folder/", "manifest"])
+def test_restore_from_a_pack_url(tmp_path: Path, served, form: str) -> None:
+    server, manifest, src = served
+    url = f"{server.url}/app" + {"folder": "", "folder/": "/", "manifest": "/manifest.json"}[form]
+    [result] = restore(url, root=tmp_path / "root", progress=False)
+    assert result.digest == manifest.digest
+    assert _same_big_file(tmp_path / "root", src)
+
+
+def test_a_connection_dropped_mid_part_resumes_with_range(tmp_path: Path, served) -> None:
+    server, manifest, src = served
+    big = max(manifest.parts, key=lambda p: p.size)
+    server.faults.drop_after[big.name] = big.size // 3
+    restore(f"{server.url}/app", root=tmp_path / "root", progress=False)
+    assert _same_big_file(tmp_path / "root", src)
+    assert server.requests[big.name] == 2, "one cut transfer, then one ranged request for the rest"
+    assert server.bytes_sent < manifest.packed_size + big.size // 2, "the resume must not fetch the whole part again"
+
+
+def test_a_server_that_ignores_range_still_gives_a_correct_restore(tmp_path: Path, served) -> None:
+    server, manifest, src = served
+    big = max(manifest.parts, key=lambda p: p.size)
+    server.faults.drop_after[big.name] = big.size // 2
+    server.faults.ignore_range = True
+    restore(f"{server.url}/app", root=tmp_path / "root", progress=False)
+    assert _same_big_file(tmp_path / "root", src)
+
+
+def test_parallel_ranged_requests_reassemble_a_large_part_in_order(tmp_path: Path, monkeypatch) -> None:
+    import builder.stores.http as http
+
+    monkeypatch.setattr(http, "SEGMENT", 256 * 1024)
+    blob = os.urandom(3_000_000)
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "blob").write_bytes(blob)
+    with FolderServer(tmp_path / "www") as server:
+        store = HttpStore(server.url, parallel_ranges=4)
+        assert b"".join(store.open_read("blob", 0, len(blob))) == blob
+        assert b"".join(store.open_read("blob", 1_000_001, len(blob))) == blob[1_000_001:]
+        assert server.requests["blob"] > 10
+
+
+def test_a_part_corrupted_in_transit_is_fetched_again(tmp_path: Path, served) -> None:
+    server, manifest, src = served
+    victim = manifest.parts[0]
+    server.faults.corrupt_once.add(victim.name)
+    restore(f"{server.url}/app", root=tmp_path / "root", progress=False)
+    assert server.requests[victim.name] == 2
+    assert _same_big_file(tmp_path / "root", src)
+
+
+def test_a_part_always_corrupt_fails_and_is_not_installed(tmp_path: Path, served) -> None:
+    server, manifest, _ = served
+    victim = manifest.parts[1]
+    server.faults.corrupt_always.add(victim.name)
+    with pytest.raises(IntegrityError, match=f"{victim.name} is corrupt.*fetched 3 times"):
+        restore(f"{server.url}/app", root=tmp_path / "root", progress=False)
+    assert not marker_path(tmp_path / "root", "app").exists()
+
+
+def test_an_html_page_instead_of_a_part_is_never_extracted(tmp_path: Path, served) -> None:
+    server, manifest, _ = served
+    server.faults.html_instead.add(manifest.parts[0].name)
+    with pytest.raises(StoreError, match="HTML page instead of the file"):
+        restore(f"{server.url}/app", root=tmp_path / "root", progress=False, jobs=1)
+    assert not marker_path(tmp_path / "root", "app").exists()
+
+
+def test_server_errors_are_retried_then_succeed(tmp_path: Path, served) -> None:
+    server, manifest, src = served
+    server.faults.status[manifest.parts[0].name] = 503
+    server.faults.status_times[manifest.parts[0].name] = 2
+    restore(f"{server.url}/app", root=tmp_path / "root", progress=False)
+    assert _same_big_file(tmp_path / "root", src)
+
+
+@pytest.mark.parametrize(("status", "error", "hint"), [(404, StoreNotFound, "not found"), (403, StoreAuthError, "access refused")])
+def test_refusals_become_one_clear_error(tmp_path: Path, served, status: int, error: type, hint: str) -> None:
+    server, manifest, _ = served
+    server.faults.status["manifest.json"] = status
+    with pytest.raises(error, match=hint) as caught:
+        restore(f"{server.url}/app", root=tmp_path / "root", progress=False)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_lock_whose_first_location_is_dead_uses_the_next(tmp_path: Path, served) -> None:
+    server, manifest, src = served
+    lock = Lock((LockedPack("app", "1.0", manifest.digest, ("http://127.0.0.1:9/nothing-listens-here", f"{server.url}/app")),))
+    dump(lock, tmp_path / "prebake.lock")
+    [result] = restore(tmp_path / "prebake.lock", root=tmp_path / "root", progress=False)
+    assert result.location == f"{server.url}/app"
+    assert _same_big_file(tmp_path / "root", src)
+
+
+def test_a_lock_refuses_a_pack_whose_digest_changed(tmp_path: Path, served) -> None:
+    server, manifest, _ = served
+    lock = Lock((LockedPack("app", "1.0", "sha256:" + "0" * 64, (f"{server.url}/app",)),))
+    dump(lock, tmp_path / "prebake.lock")
+    with pytest.raises(IntegrityError, match="the lock pins sha256:0000"):
+        restore(tmp_path / "prebake.lock", root=tmp_path / "root", progress=False)
+    assert not (tmp_path / "root/opt").exists()
