@@ -1,0 +1,41 @@
+"""push: upload packs to Google Drive, a folder or an fsspec URL, and pin them in a lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import cli
+
+
+@cli.command("push")
+@click.argument("packs", nargs=-1, required=True)
+@click.option("--to", "dests", multiple=True, required=True, metavar="DEST",
+              help="gdrive://FOLDER_ID, a folder, or an fsspec URL (s3://..., gs://...); repeat for mirrors.")
+@click.option("-o", "--lock", "lock_path", type=click.Path(path_type=Path), default=Path("prebake.lock"),
+              show_default=True, help="Lock file to write or update with the pushed locations.")
+@click.option("--no-lock", is_flag=True, help="Do not write a lock file.")
+@click.option("--public", is_flag=True, help="Share each pack's Drive folder as 'Anyone with the link' (restores need no credentials).")
+@click.option("--credentials", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Drive credentials: a service-account or OAuth token JSON file (default: $PREBAKE_GDRIVE_CREDENTIALS; 'colab' in Colab).")
+def push_cmd(packs: tuple[str, ...], dests: tuple[str, ...], lock_path: Path, no_lock: bool, public: bool,
+             credentials: Path | None) -> None:
+    """Upload PACKS (pack folders) to every --to destination and pin them in a lock.
+
+    Parts already at a destination (same sha256) are not uploaded again; Drive uploads resume
+    where a dropped connection left them. Service accounts have no Drive storage of their own:
+    push into a folder on a shared drive that the service account can write to.
+    """
+    from ..push import is_drive, push
+
+    creds = None
+    if credentials is not None and any(is_drive(d) for d in dests):
+        from ..stores.gdrive import WRITE_SCOPES, load_credentials
+
+        creds = load_credentials(str(credentials), WRITE_SCOPES)
+    results = push(list(packs), list(dests), None if no_lock else lock_path, public=public, credentials=creds)
+    for result in results:
+        click.echo(result.summary())
+    if not no_lock:
+        click.echo(f"wrote {lock_path}")

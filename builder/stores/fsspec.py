@@ -1,0 +1,96 @@
+"""A pack folder behind any fsspec URL: s3://, gs://, az://, sftp://, memory://, ...
+
+fsspec and its protocol backends (s3fs, gcsfs, adlfs, ...) are optional: `pip install 'prebake[fsspec]'`
+plus the backend for the scheme. Reads are ranged (a seek, then sequential reads), so a restore
+resumes a cut transfer at its byte offset; writes go through `put_file`.
+
+Errors: FileNotFoundError -> StoreNotFound; PermissionError -> StoreAuthError; connection and
+timeout errors -> TransientStoreError; anything else the backend raises -> StoreError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError, UsageError
+from . import CHUNK, Store
+
+HINT = "pip install 'prebake[fsspec]'"
+
+
+def _fsspec() -> Any:
+    try:
+        import fsspec
+    except ImportError as e:
+        msg = f"URLs like this need fsspec, which is not installed; run: {HINT} (plus s3fs, gcsfs, ... for the scheme)"
+        raise UsageError(msg) from e
+    return fsspec
+
+
+def _mapped(e: BaseException, what: str) -> StoreError:
+    if isinstance(e, FileNotFoundError):
+        return StoreNotFound(f"{what} does not exist; check the URL and that the pack was pushed there")
+    if isinstance(e, PermissionError):
+        return StoreAuthError(f"{what}: access refused ({e}); check the credentials the fsspec backend uses")
+    if isinstance(e, (ConnectionError, TimeoutError)):
+        return TransientStoreError(f"{what}: the connection failed ({type(e).__name__}); retrying may help")
+    return StoreError(f"{what}: {type(e).__name__}: {e}")
+
+
+class FsspecStore(Store):
+    def __init__(self, url: str, **storage_options: Any) -> None:
+        fsspec = _fsspec()
+        self.url = url.rstrip("/")
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url, **storage_options)
+        except (ImportError, ValueError) as e:
+            scheme = url.split("://", 1)[0]
+            msg = f"no fsspec backend for {scheme}:// ({e}); install the one for it (s3fs, gcsfs, adlfs, ...) or use a folder or http(s) URL"
+            raise UsageError(msg) from e
+        self.root = self.root.rstrip("/")
+
+    def _path(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    def read_bytes(self, name: str) -> bytes:
+        try:
+            return self.fs.cat_file(self._path(name))
+        except Exception as e:  # noqa: BLE001 - every backend has its own errors; mapped here
+            raise _mapped(e, self.describe(name)) from e
+
+    def open_read(self, name: str, offset: int = 0, size: int | None = None,
+                  ids: Mapping[str, str] | None = None) -> Iterator[bytes]:
+        try:
+            f = self.fs.open(self._path(name), "rb", block_size=CHUNK)
+        except Exception as e:  # noqa: BLE001
+            raise _mapped(e, self.describe(name)) from e
+        with f:
+            try:
+                f.seek(offset)
+                while chunk := f.read(CHUNK):
+                    yield chunk
+            except (ConnectionError, TimeoutError, OSError) as e:
+                raise TransientStoreError(f"{self.describe(name)}: the transfer broke ({type(e).__name__}); resuming") from e
+
+    def put(self, name: str, source: Path) -> None:
+        try:
+            self.fs.makedirs(self.root, exist_ok=True)
+            self.fs.put_file(str(source), self._path(name))
+        except Exception as e:  # noqa: BLE001
+            raise _mapped(e, self.describe(name)) from e
+
+    def exists(self, name: str) -> bool:
+        try:
+            return bool(self.fs.exists(self._path(name)))
+        except Exception as e:  # noqa: BLE001
+            raise _mapped(e, self.describe(name)) from e
+
+    def size(self, name: str) -> int | None:
+        try:
+            return int(self.fs.size(self._path(name)))
+        except FileNotFoundError:
+            return None
+        except Exception as e:  # noqa: BLE001
+            raise _mapped(e, self.describe(name)) from e

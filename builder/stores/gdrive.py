@@ -1,0 +1,641 @@
+"""Google Drive: `gdrive://ID` and Drive share links, read with or without credentials, pushed with them.
+
+    gdrive://MANIFEST_FILE_ID   what `prebake push` writes into locks; restores with or without credentials
+    gdrive://FOLDER_ID          a pack folder (or, for push, the folder that holds one folder per pack);
+                                reading a folder needs credentials (Drive has no public folder listing API)
+    https://drive.google.com/file/d/ID/view, .../open?id=ID, .../uc?id=ID, .../drive/folders/ID
+
+With credentials (PREBAKE_GDRIVE_CREDENTIALS: a service-account or authorized-user JSON file, or
+`colab` inside Colab) the Drive API v3 is used: google-api-python-client for metadata, files.list
+and resumable uploads, and files.get?alt=media streamed through google-auth's AuthorizedSession with
+Range (parallel ranges for large parts). Without credentials the public download path is used: the
+`uc` endpoint, gdown's parser for the virus-scan confirm page, and gdown's cookie file
+(~/.cache/gdown/cookies.txt) when there is one. Either way the restore verifies size and sha256.
+
+Part files are found through the manifest: each part records its Drive file id under the key
+`gdrive:<folder id>` in `store_ids` (prebake push writes it), so no listing is needed to restore.
+
+Errors, mapped at this boundary (googleapiclient HttpError, requests, gdown FileURLRetrievalError):
+    StoreNotFound        404: wrong id, deleted, or not shared with this account
+    StoreAuthError       401, a sign-in page, no permission
+    StoreError           Drive's per-file download quota ("Too many users have viewed or downloaded
+                         this file recently"), storage quota, a web page where the file was expected
+    TransientStoreError  403 rate limits, 429, 5xx (retried here with backoff first), connections cut
+                         mid-transfer (the restore resumes at its byte offset with Range)
+
+Credentials never appear in messages or logs; tokens travel only in Authorization headers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError, UsageError
+from . import CHUNK, Store
+
+log = logging.getLogger(__name__)
+
+HINT = "pip install 'prebake[drive]'"
+FOLDER_MIME = "application/vnd.google-apps.folder"
+MANIFEST = "manifest.json"
+READ_SCOPES = ["https://www.googleapis.com/auth/drive.readonly"]
+WRITE_SCOPES = ["https://www.googleapis.com/auth/drive"]
+UPLOAD_CHUNK = 8 * 1024 * 1024  # a multiple of 256 KiB, as Drive requires of non-final chunks
+SEGMENT = 16 * 1024 * 1024
+READ_CHUNK = 256 * 1024  # what a cut connection can lose before the bytes are handed on
+TIMEOUT = (10, 60)
+RETRIES = 5
+BACKOFF = 1.0  # seconds, doubled per retry
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+_RATE_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "backendError", "internalError"}
+_QUOTA_REASONS = {"downloadQuotaExceeded", "quotaExceeded"}
+
+QUOTA_FIX = (
+    "Drive's per-file download quota is used up (too many users have downloaded this file recently; it resets "
+    "within about 24 h). Fix: restore with credentials (PREBAKE_GDRIVE_CREDENTIALS), add a second location to "
+    "the lock (prebake push --to another folder or mirror), or make a copy in your own Drive"
+)
+SHARE_FIX = (
+    "Fix: share the pack folder as 'Anyone with the link' (prebake push --public) or set "
+    "PREBAKE_GDRIVE_CREDENTIALS to credentials that can read it"
+)
+
+
+def api_base() -> str:
+    return os.environ.get("PREBAKE_GDRIVE_API_BASE", "https://www.googleapis.com/").rstrip("/") + "/"
+
+
+def public_base() -> str:
+    return os.environ.get("PREBAKE_GDRIVE_PUBLIC_BASE", "https://drive.google.com").rstrip("/")
+
+
+def _need(module: str) -> Any:
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError as e:
+        msg = f"the Google Drive store needs {module.split('.')[0]}, which is not installed; run: {HINT}"
+        raise UsageError(msg) from e
+
+
+# ---------------------------------------------------------------- ids and credentials
+
+
+def parse_location(url: str) -> tuple[str, bool]:
+    """(file or folder id, whether the link names a folder) for gdrive://ID or a Drive share link."""
+    if url.startswith("gdrive://"):
+        file_id = url[len("gdrive://") :].strip("/").split("/")[0].split("?")[0]
+        if not file_id:
+            msg = f"{url!r} has no Drive id; write gdrive://FOLDER_ID or gdrive://FILE_ID"
+            raise UsageError(msg)
+        return file_id, False
+    m = re.search(r"/drive/(?:u/\d+/)?folders/([-\w]+)", urllib.parse.urlsplit(url).path)
+    if m:
+        return m[1], True
+    parse_url = _need("gdown.parse_url").parse_url
+    file_id, _ = parse_url(url)
+    if not file_id:
+        msg = f"cannot find a Drive file id in {url!r}; pass a share link like https://drive.google.com/file/d/ID/view or gdrive://ID"
+        raise UsageError(msg)
+    return file_id, False
+
+
+def load_credentials(spec: str | None = None, scopes: list[str] | None = None) -> Any | None:
+    """Credentials from `spec` or PREBAKE_GDRIVE_CREDENTIALS: a service-account JSON file, an
+    authorized-user JSON file (a user OAuth token with refresh token), or `colab`. None when unset."""
+    spec = spec or os.environ.get("PREBAKE_GDRIVE_CREDENTIALS")
+    scopes = scopes or READ_SCOPES
+    if not spec:
+        return None
+    if spec == "colab":
+        try:
+            from google.colab import auth  # type: ignore[import-not-found]
+        except ImportError as e:
+            msg = "credentials 'colab' work only inside Google Colab; elsewhere pass a service-account or OAuth token JSON file"
+            raise UsageError(msg) from e
+        auth.authenticate_user()
+        google_auth = _need("google.auth")
+        credentials, _ = google_auth.default(scopes=scopes)
+        return credentials
+    path = Path(spec).expanduser()
+    try:
+        info = json.loads(path.read_text())
+        kind = info.get("type")
+    except (OSError, ValueError, AttributeError) as e:
+        msg = f"cannot read Drive credentials from {path} ({type(e).__name__}); pass a service-account or OAuth token JSON file"
+        raise StoreAuthError(msg) from None
+    try:
+        if kind == "service_account":
+            return _need("google.oauth2.service_account").Credentials.from_service_account_info(info, scopes=scopes)
+        if kind == "authorized_user":
+            return _need("google.oauth2.credentials").Credentials.from_authorized_user_info(info)
+    except ValueError as e:
+        msg = f"{path} is not usable Drive credentials ({str(e).splitlines()[0][:200]})"
+        raise StoreAuthError(msg) from None
+    msg = f"{path} has credentials of type {kind!r}; prebake reads 'service_account' and 'authorized_user' JSON files"
+    raise StoreAuthError(msg)
+
+
+# ---------------------------------------------------------------- turning refusals into one line
+
+
+def _reason_of(content: bytes | str | None) -> tuple[str, str]:
+    try:
+        error = json.loads(content or b"{}")["error"]
+        first = (error.get("errors") or [{}])[0]
+        return first.get("reason", "") or error.get("status", ""), error.get("message", "")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "", ""
+
+
+def refusal(status: int, content: bytes | str | None, what: str) -> StoreError:
+    """The StoreError for an API refusal; TransientStoreError when it is worth retrying."""
+    reason, message = _reason_of(content)
+    detail = f"HTTP {status}{' ' + reason if reason else ''}"
+    if status == 429 or status >= 500 or (status == 403 and reason in _RATE_REASONS):
+        return TransientStoreError(f"{what}: Google Drive is rate-limiting or failing ({detail}) after {RETRIES} retries with backoff; wait a minute and run the same command again")
+    if reason in _QUOTA_REASONS:
+        return StoreError(f"{what}: {QUOTA_FIX}")
+    if reason == "storageQuotaExceeded":
+        return StoreError(f"{what}: the Drive account has no storage left ({detail}); service accounts have no Drive storage of their own: push into a shared drive, or use a user OAuth token")
+    if reason == "cannotDownloadAbusiveFile":
+        return StoreError(f"{what}: Drive flagged the file as abusive and refuses it ({detail}); push the pack again to another folder")
+    if status == 404:
+        return StoreNotFound(f"{what}: not found on Google Drive ({detail}); check the id or link, that it was not deleted, and that it is shared with this account")
+    if status == 401:
+        return StoreAuthError(f"{what}: Google refused the credentials ({detail}); the token expired or was revoked: create new credentials and set PREBAKE_GDRIVE_CREDENTIALS")
+    if status == 403:
+        return StoreAuthError(f"{what}: no permission ({detail}{': ' + message if message else ''}); share the folder with this account (writer to push, reader to restore)")
+    return StoreError(f"{what}: Google Drive answered {detail}{': ' + message if message else ''}")
+
+
+def _html_refusal(text: str, what: str) -> StoreError:
+    errors = _need("gdown.exceptions")
+    confirm = _need("gdown.download").get_url_from_gdrive_confirmation
+    try:
+        confirm(text)
+    except errors.FileURLRetrievalError as e:
+        if "too many users" in str(e).lower():
+            return StoreError(f"{what}: {QUOTA_FIX}")
+    title = re.search(r"<title>(.*?)</title>", text, re.S | re.I)
+    page = f" ({title[1].strip()[:80]!r})" if title else ""
+    return StoreError(f"{what}: Google Drive sent a web page{page} instead of the file, so nothing was written; the file may not be shared, or Drive is refusing it for now. {SHARE_FIX}")
+
+
+def _sleep(attempt: int) -> None:
+    time.sleep(BACKOFF * 2**attempt)
+
+
+# ---------------------------------------------------------------- the store
+
+
+class GDriveStore(Store):
+    def __init__(self, file_id: str, credentials: Any | None = None, *, is_folder: bool = False) -> None:
+        self.id = file_id
+        self.url = f"gdrive://{file_id}"
+        self.credentials = credentials
+        self.folder: str | None = file_id if is_folder else None
+        self.parallel_ranges = 1
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._services: list[Any] = []
+        self._lock = threading.Lock()
+        self._names: dict[str, str] = {}
+
+    @classmethod
+    def from_url(cls, url: str, credentials: Any | None = None) -> GDriveStore:
+        file_id, is_folder = parse_location(url)
+        return cls(file_id, credentials if credentials is not None else load_credentials(), is_folder=is_folder)
+
+    @property
+    def key(self) -> str:
+        """The `store_ids` key under which this folder's part ids are recorded."""
+        return f"gdrive:{self.folder or self.id}"
+
+    def describe(self, name: str) -> str:
+        return f"{self.url} ({name})"
+
+    def close(self) -> None:
+        with self._lock:
+            for each in self._sessions:
+                each.close()
+            self._sessions.clear()
+            for service in self._services:
+                service.close()
+            self._services.clear()
+        self._local = threading.local()
+
+    # ------------------------------------------------ clients, one per thread
+
+    def _session(self) -> requests.Session:
+        existing = getattr(self._local, "session", None)
+        if existing is not None:
+            return existing
+        if self.credentials is not None:
+            transport = _need("google.auth.transport.requests")
+            new: requests.Session = transport.AuthorizedSession(self.credentials)
+        else:
+            new = requests.Session()
+            new.headers["User-Agent"] = USER_AGENT
+            cookies = Path("~/.cache/gdown/cookies.txt").expanduser()
+            if cookies.exists():  # the gdown FAQ's fix for quota pages: cookies exported from a browser
+                from http.cookiejar import LoadError, MozillaCookieJar
+
+                jar = MozillaCookieJar(str(cookies))
+                try:
+                    jar.load(ignore_discard=True, ignore_expires=True)
+                    new.cookies.update(jar)
+                except (OSError, LoadError):
+                    log.warning("ignoring unreadable gdown cookie file %s", cookies)
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=8)
+        new.mount("http://", adapter)
+        new.mount("https://", adapter)
+        self._local.session = new
+        with self._lock:
+            self._sessions.append(new)
+        return new
+
+    def _service(self) -> Any:
+        existing = getattr(self._local, "service", None)
+        if existing is not None:
+            return existing
+        if self.credentials is None:
+            msg = f"{self.url}: this needs the Drive API; set PREBAKE_GDRIVE_CREDENTIALS to a service-account or OAuth token JSON file"
+            raise StoreAuthError(msg)
+        discovery = _need("googleapiclient.discovery")
+        cache = _need("googleapiclient.discovery_cache")
+        http_mod = _need("googleapiclient.http")
+        auth_httplib2 = _need("google_auth_httplib2")
+        doc = json.loads(cache.get_static_doc("drive", "v3"))
+        doc["rootUrl"] = doc["mtlsRootUrl"] = api_base()
+        # build_http() is the client's own httplib2 setup: it stops treating 308 (resume incomplete) as a redirect
+        http = auth_httplib2.AuthorizedHttp(self.credentials, http=http_mod.build_http())
+        service = discovery.build_from_document(doc, http=http)
+        self._local.service = service
+        with self._lock:
+            self._services.append(service)
+        return service
+
+    def _execute(self, request: Any, what: str) -> Any:
+        """Run one API request, retrying rate limits, 5xx and dropped connections with backoff."""
+        errors = _need("googleapiclient.errors")
+        httplib2 = _need("httplib2")
+        for attempt in range(RETRIES + 1):
+            try:
+                return request.execute(num_retries=0)
+            except errors.HttpError as e:
+                error = refusal(e.resp.status, e.content, what)
+            except (OSError, httplib2.HttpLib2Error) as e:
+                error = TransientStoreError(f"{what}: cannot reach Google Drive ({type(e).__name__}); check the network")
+            if not isinstance(error, TransientStoreError) or attempt == RETRIES:
+                raise error
+            log.info("%s; retrying", error)
+            _sleep(attempt)
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------ finding files
+
+    def _meta(self, file_id: str) -> dict:
+        files = self._service().files()
+        return self._execute(files.get(fileId=file_id, fields="id,name,mimeType,parents,size,sha256Checksum",
+                                       supportsAllDrives=True), f"gdrive://{file_id}")
+
+    def _resolve_folder(self) -> str:
+        if self.folder is None:
+            meta = self._meta(self.id)
+            if meta.get("mimeType") == FOLDER_MIME:
+                self.folder = self.id
+            else:
+                self._names.setdefault(meta.get("name", MANIFEST), self.id)
+                self.folder = (meta.get("parents") or [self.id])[0]
+        return self.folder
+
+    def find(self, *, name: str | None = None, properties: Mapping[str, str] | None = None,
+             folder: str | None = None, mime_type: str | None = None) -> list[dict]:
+        """Files in the folder matching a name and appProperties, newest first."""
+        folder = folder or self._resolve_folder()
+        clauses = [f"'{folder}' in parents", "trashed = false"]
+        if name is not None:
+            clauses.append("name = '{}'".format(name.replace("\\", "\\\\").replace("'", "\\'")))
+        if mime_type is not None:
+            clauses.append(f"mimeType = '{mime_type}'")
+        for key, value in (properties or {}).items():
+            clauses.append(f"appProperties has {{ key='{key}' and value='{value}' }}")
+        found: list[dict] = []
+        token = None
+        while True:
+            request = self._service().files().list(
+                q=" and ".join(clauses), fields="nextPageToken,files(id,name,size,mimeType,appProperties,sha256Checksum)",
+                orderBy="modifiedTime desc", pageSize=1000, pageToken=token,
+                supportsAllDrives=True, includeItemsFromAllDrives=True)
+            page = self._execute(request, f"gdrive://{folder}")
+            found += page.get("files", [])
+            token = page.get("nextPageToken")
+            if not token:
+                return found
+
+    def _id_of(self, name: str) -> str:
+        if name in self._names:
+            return self._names[name]
+        if self.folder is None and self.credentials is None:
+            if name == MANIFEST:
+                return self.id
+            msg = f"{self.url}: the manifest records no Drive id for {name} and listing a folder needs credentials; push the pack with `prebake push` or set PREBAKE_GDRIVE_CREDENTIALS"
+            raise StoreNotFound(msg)
+        if name == MANIFEST and self.folder is None:
+            self._resolve_folder()
+            if name in self._names:
+                return self._names[name]
+        found = self.find(name=name)
+        if not found:
+            msg = f"{self.url}: no file named {name} in Drive folder {self.folder}; push the pack there with `prebake push`"
+            raise StoreNotFound(msg)
+        self._names[name] = found[0]["id"]
+        return found[0]["id"]
+
+    # ------------------------------------------------ reading
+
+    def read_bytes(self, name: str) -> bytes:
+        file_id = self._id_of(name)
+        try:
+            return b"".join(self._stream(file_id, 0, None))
+        except StoreNotFound as e:
+            if name == MANIFEST and self.credentials is None:
+                msg = f"{e} (a folder id needs credentials: restore from the manifest's file id, as in the lock `prebake push` writes, or set PREBAKE_GDRIVE_CREDENTIALS)"
+                raise StoreNotFound(msg) from None
+            raise
+
+    def exists(self, name: str) -> bool:
+        try:
+            self._id_of(name)
+        except StoreNotFound:
+            return False
+        return True
+
+    def open_read(self, name: str, offset: int = 0, size: int | None = None,
+                  ids: Mapping[str, str] | None = None) -> Iterator[bytes]:
+        candidates = [v for k, v in (ids or {}).items() if k == self.key]
+        candidates += [v for k, v in (ids or {}).items() if k.startswith("gdrive:") and v not in candidates]
+        if not candidates:
+            candidates = [self._id_of(name)]
+        for i, file_id in enumerate(candidates):
+            started = False
+            try:
+                if size is not None and self.credentials is not None and self.parallel_ranges > 1 and size - offset >= 2 * SEGMENT:
+                    stream = _ordered_ranges(lambda s, e, f=file_id: self._stream(f, s, e), offset, size, self.parallel_ranges)
+                else:
+                    stream = self._stream(file_id, offset, None)
+                for chunk in stream:
+                    started = True
+                    yield chunk
+                return
+            except (StoreNotFound, StoreAuthError):
+                if started or i == len(candidates) - 1:
+                    raise
+                log.warning("%s: Drive copy %s is unavailable, trying the next one", name, file_id)
+
+    def _stream(self, file_id: str, offset: int, end: int | None) -> Iterator[bytes]:
+        """Bytes [offset, end) of a file, by the API with credentials, else by the public path."""
+        what = f"gdrive://{file_id}"
+        if self.credentials is not None:
+            response = self._api_get(file_id, offset, end, what)
+        else:
+            response = self._public_get(file_id, offset, end, what)
+        yield from _body(response, offset, end, what)
+
+    def _get(self, url: str, headers: dict[str, str], what: str) -> requests.Response:
+        try:
+            return self._session().get(url, headers=headers, stream=True, timeout=TIMEOUT)
+        except requests.RequestException as e:
+            raise TransientStoreError(f"{what}: cannot reach Google Drive ({type(e).__name__}); check the network") from e
+
+    def _api_get(self, file_id: str, offset: int, end: int | None, what: str) -> requests.Response:
+        url = f"{api_base()}drive/v3/files/{file_id}?alt=media&supportsAllDrives=true"
+        for attempt in range(RETRIES + 1):
+            try:
+                response = self._get(url, _range(offset, end), what)
+            except TransientStoreError:
+                if attempt == RETRIES:
+                    raise
+                _sleep(attempt)
+                continue
+            if response.status_code in (200, 206):
+                return response
+            with response:
+                error = refusal(response.status_code, response.content, what)
+            if not isinstance(error, TransientStoreError) or attempt == RETRIES:
+                raise error
+            log.info("%s: Drive answered HTTP %d; retrying", what, response.status_code)
+            _sleep(attempt)
+        raise AssertionError("unreachable")
+
+    def _public_get(self, file_id: str, offset: int, end: int | None, what: str) -> requests.Response:
+        confirm = _need("gdown.download").get_url_from_gdrive_confirmation
+        errors = _need("gdown.exceptions")
+        url = f"{public_base()}/uc?export=download&id={file_id}"
+        attempt = hops = 0
+        while True:
+            response = self._get(url, _range(offset, end), what)
+            code = response.status_code
+            if "ServiceLogin" in response.url or "accounts.google.com" in response.url:
+                response.close()
+                raise StoreAuthError(f"{what}: the file is not shared publicly (Drive asks for a sign-in). {SHARE_FIX}")
+            if code in (429,) or code >= 500:
+                response.close()
+                if attempt == RETRIES:
+                    raise TransientStoreError(f"{what}: Google Drive keeps failing (HTTP {code}) after {RETRIES} retries; wait a minute and run the same command again")
+                _sleep(attempt)
+                attempt += 1
+                continue
+            if code == 404:
+                response.close()
+                raise StoreNotFound(f"{what}: not found on Google Drive (HTTP 404); check the id or link and that the file was not deleted")
+            if code in (401, 403):
+                response.close()
+                raise StoreAuthError(f"{what}: Google Drive refused the download (HTTP {code}). {SHARE_FIX}")
+            if code not in (200, 206):
+                response.close()
+                raise StoreError(f"{what}: Google Drive answered HTTP {code}")
+            if "Content-Disposition" in response.headers or not response.headers.get("Content-Type", "").startswith("text/html"):
+                return response
+            with response:
+                text = response.text
+            hops += 1
+            try:
+                url = confirm(text)
+            except errors.FileURLRetrievalError:
+                raise _html_refusal(text, what) from None
+            if hops > 3:
+                raise _html_refusal(text, what)
+
+    # ------------------------------------------------ writing (push)
+
+    @classmethod
+    def for_push(cls, dest: str, pack_name: str, credentials: Any | None = None) -> GDriveStore:
+        """The store for pack `pack_name` inside Drive folder `dest` (its subfolder, made if missing)."""
+        credentials = credentials if credentials is not None else load_credentials(scopes=WRITE_SCOPES)
+        if credentials is None:
+            msg = (f"pushing to {dest} needs Drive credentials: set PREBAKE_GDRIVE_CREDENTIALS to a service-account JSON "
+                   "(share a folder in a shared drive with it: service accounts have no storage quota of their own), "
+                   "an OAuth token JSON, or `colab` inside Colab")
+            raise StoreAuthError(msg)
+        parent, _ = parse_location(dest)
+        root = cls(parent, credentials, is_folder=True)
+        meta = root._meta(parent)
+        if meta.get("mimeType") != FOLDER_MIME:
+            msg = f"{dest} is a file, not a folder; push to gdrive://FOLDER_ID"
+            raise UsageError(msg)
+        found = root.find(name=pack_name, mime_type=FOLDER_MIME, folder=parent)
+        if found:
+            folder_id = found[0]["id"]
+        else:
+            body = {"name": pack_name, "mimeType": FOLDER_MIME, "parents": [parent], "appProperties": {"prebake": "pack"}}
+            folder_id = root._execute(root._service().files().create(body=body, fields="id", supportsAllDrives=True),
+                                      f"gdrive://{parent}")["id"]
+        root.close()
+        return cls(folder_id, credentials, is_folder=True)
+
+    def share_public(self) -> None:
+        """Anyone with the link may read the pack folder (and so every file in it)."""
+        body = {"type": "anyone", "role": "reader"}
+        request = self._service().permissions().create(fileId=self._resolve_folder(), body=body, supportsAllDrives=True)
+        self._execute(request, self.url)
+
+    def put_part(self, name: str, source: Path, sha256: str, size: int,
+                 on_bytes: Callable[[int], None] | None = None) -> tuple[str, bool]:
+        """(file id, uploaded?) for a part: one with the same sha256 already in the folder is reused."""
+        for existing in self.find(properties={"sha256": sha256}):
+            if int(existing.get("size", -1)) == size:
+                return existing["id"], False
+        meta = {"name": name, "parents": [self._resolve_folder()], "mimeType": "application/octet-stream",
+                "appProperties": {"sha256": sha256, "prebake": "part"}}
+        with open(source, "rb") as f:
+            created = self._upload(meta, f, size, self.describe(name), on_bytes)
+        remote = created.get("sha256Checksum")
+        if remote and remote != sha256:
+            msg = f"{self.describe(name)}: Drive stored bytes with sha256 {remote}, the part has {sha256}; push again"
+            raise StoreError(msg)
+        return created["id"], True
+
+    def put_manifest(self, data: bytes, digest: str) -> tuple[str, bool]:
+        """(file id, uploaded?) for a manifest: kept by digest, so the ids older locks name stay valid."""
+        found = self.find(name=MANIFEST, properties={"digest": digest.split(":")[-1]})
+        if found:
+            return found[0]["id"], False
+        meta = {"name": MANIFEST, "parents": [self._resolve_folder()], "mimeType": "application/json",
+                "appProperties": {"digest": digest.split(":")[-1], "prebake": "manifest"}}
+        created = self._upload(meta, io.BytesIO(data), len(data), self.describe(MANIFEST), None)
+        self._names[MANIFEST] = created["id"]
+        return created["id"], True
+
+    def _upload(self, meta: dict, stream: Any, size: int, what: str,
+                on_bytes: Callable[[int], None] | None) -> dict:
+        """A resumable upload; a dropped chunk is resumed from the byte Drive says it has."""
+        http_mod = _need("googleapiclient.http")
+        errors = _need("googleapiclient.errors")
+        httplib2 = _need("httplib2")
+        media = http_mod.MediaIoBaseUpload(stream, mimetype=meta["mimeType"], chunksize=UPLOAD_CHUNK, resumable=True)
+        request = self._service().files().create(body=meta, media_body=media, supportsAllDrives=True,
+                                                 fields="id,size,sha256Checksum")
+        response, failures, sent = None, 0, 0
+        while response is None:
+            try:
+                status, response = request.next_chunk(num_retries=0)
+            except errors.HttpError as e:
+                error: StoreError = refusal(e.resp.status, e.content, what)
+                if e.resp.status in (404, 410):  # the upload session is gone: start a new one
+                    request.resumable_uri, request.resumable_progress = None, 0
+                    error = TransientStoreError(f"{what}: the upload session expired")
+            except (OSError, httplib2.HttpLib2Error) as e:
+                error = TransientStoreError(f"{what}: the upload was cut off ({type(e).__name__})")
+            else:
+                done = size if response is not None else status.resumable_progress
+                if on_bytes and done > sent:
+                    on_bytes(done - sent)
+                sent, failures = max(sent, done), 0
+                continue
+            if not isinstance(error, TransientStoreError) or failures >= RETRIES:
+                raise error
+            log.warning("%s; resuming at the byte Drive has (retry %d of %d)", error, failures + 1, RETRIES)
+            _sleep(failures)
+            failures += 1
+        return response
+
+
+# ---------------------------------------------------------------- bytes
+
+
+def _range(offset: int, end: int | None) -> dict[str, str]:
+    headers = {"Accept-Encoding": "identity"}
+    if offset or end is not None:
+        headers["Range"] = f"bytes={offset}-{'' if end is None else end - 1}"
+    return headers
+
+
+def _body(response: requests.Response, offset: int, end: int | None, what: str) -> Iterator[bytes]:
+    """The response's bytes as [offset, end): a server that ignored Range has the bytes before skipped."""
+    with response:
+        if response.headers.get("Content-Type", "").startswith("text/html") and "Content-Disposition" not in response.headers:
+            raise StoreError(f"{what}: Google Drive sent a web page instead of the file, so nothing was written. {SHARE_FIX}")
+        skip = offset if response.status_code == 200 else 0
+        if response.status_code == 206:
+            start = response.headers.get("Content-Range", "").split(" ")[-1].split("-")[0]
+            if start != str(offset):
+                raise TransientStoreError(f"{what}: asked for bytes from {offset}, Drive sent {response.headers.get('Content-Range')!r}")
+        left = None if end is None else end - offset
+        got = 0
+        try:
+            for chunk in response.iter_content(READ_CHUNK):
+                if skip:
+                    cut = min(skip, len(chunk))
+                    chunk, skip = chunk[cut:], skip - cut
+                    if not chunk:
+                        continue
+                if left is not None:
+                    chunk = chunk[:left]
+                    left -= len(chunk)
+                got += len(chunk)
+                yield chunk
+                if left == 0:
+                    return
+        except (requests.RequestException, OSError) as e:
+            raise TransientStoreError(f"{what}: the connection was cut after {offset + got} bytes ({type(e).__name__}); resuming with Range") from e
+
+
+def _ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, size: int, width: int) -> Iterator[bytes]:
+    """Stream the first segment while `width - 1` threads fetch the next ones; yielded in order."""
+    bounds = [(start, min(start + SEGMENT, size)) for start in range(offset, size, SEGMENT)]
+    with ThreadPoolExecutor(max_workers=width - 1, thread_name_prefix="prebake-gdrive") as pool:
+        ahead: list[Future[bytes]] = []
+        next_index = 1
+
+        def refill() -> None:
+            nonlocal next_index
+            while len(ahead) < width - 1 and next_index < len(bounds):
+                start, stop = bounds[next_index]
+                ahead.append(pool.submit(lambda s=start, e=stop: b"".join(fetch(s, e))))
+                next_index += 1
+
+        refill()
+        try:
+            yield from fetch(*bounds[0])
+            while ahead:
+                data = ahead.pop(0).result()
+                refill()
+                for i in range(0, len(data), CHUNK):
+                    yield data[i : i + CHUNK]
+        finally:
+            for future in ahead:
+                future.cancel()
