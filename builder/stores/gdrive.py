@@ -55,7 +55,7 @@ READ_SCOPES = ["https://www.googleapis.com/auth/drive.readonly"]
 WRITE_SCOPES = ["https://www.googleapis.com/auth/drive"]
 UPLOAD_CHUNK = 8 * 1024 * 1024  # a multiple of 256 KiB, as Drive requires of non-final chunks
 SEGMENT = 16 * 1024 * 1024
-READ_CHUNK = 256 * 1024  # what a cut connection can lose before the bytes are handed on
+READ_CHUNK = 1024 * 1024  # bytes handed on at a time (a cut connection re-fetches at most this much)
 TIMEOUT = (10, 60)
 RETRIES = 5
 BACKOFF = 1.0  # seconds, doubled per retry
@@ -308,9 +308,23 @@ class GDriveStore(Store):
     # ------------------------------------------------ finding files
 
     def _meta(self, file_id: str) -> dict:
-        files = self._service().files()
-        return self._execute(files.get(fileId=file_id, fields="id,name,mimeType,parents,size,sha256Checksum",
-                                       supportsAllDrives=True), f"gdrive://{file_id}")
+        """files.get metadata, through the same light session as downloads (no discovery document)."""
+        if self.credentials is None:
+            self._service()  # raises the "needs credentials" error
+        what = f"gdrive://{file_id}"
+        url = f"{api_base()}drive/v3/files/{file_id}?fields=id,name,mimeType,parents,size&supportsAllDrives=true"
+        for attempt in range(RETRIES + 1):
+            try:
+                with self._get(url, {}, what) as response:
+                    if response.status_code == 200:
+                        return response.json()
+                    error = refusal(response.status_code, response.content, what)
+            except TransientStoreError as e:
+                error = e
+            if not isinstance(error, TransientStoreError) or attempt == RETRIES:
+                raise error
+            _sleep(attempt)
+        raise AssertionError("unreachable")
 
     def _resolve_folder(self) -> str:
         if self.folder is None:
