@@ -22,7 +22,7 @@ import zstandard
 from . import __version__
 from ._fs import atomic_write, staged_dir
 from .errors import UsageError
-from .manifest import MANIFEST_NAME, Env, Manifest, Part, Platform, validate
+from .manifest import MANIFEST_NAME, Env, Manifest, Part, Platform, under_prefixes, validate
 
 DEFAULT_LEVEL = 3
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
@@ -206,6 +206,22 @@ def write_parts(members: list[Member], out: Path, options: PackOptions) -> list[
     return parts
 
 
+def within_prefixes(members: list[Member], prefixes: tuple[str, ...]) -> list[Member]:
+    """Drop the directories above the prefixes (a tree mirroring / holds usr/ to reach
+    /usr/local); anything else outside them is refused here rather than at restore."""
+    kept = []
+    for member in members:
+        path = "/" + member.name
+        if under_prefixes(path, prefixes):
+            kept.append(member)
+        elif member.kind == tarfile.DIRTYPE and any(p.startswith(path.rstrip("/") + "/") for p in prefixes):
+            continue
+        else:
+            msg = f"{path} is outside the pack's prefixes ({', '.join(prefixes)}); widen the prefixes or leave it out"
+            raise UsageError(msg)
+    return kept
+
+
 def pack_tree(src: Path, out: Path, options: PackOptions) -> Manifest:
     """Pack the tree at `src` so that it restores to `options.target`; returns the manifest."""
     target = str(PurePosixPath("/", options.target))
@@ -213,7 +229,7 @@ def pack_tree(src: Path, out: Path, options: PackOptions) -> Manifest:
         msg = f"--to {options.target!r} must be an absolute path (where the files go when restored)"
         raise UsageError(msg)
     prefixes = options.prefixes or (target,)
-    members = inventory(src, target)
+    members = within_prefixes(inventory(src, target), prefixes)
     with staged_dir(out) as staging:
         parts = write_parts(members, staging, options)
         kinds = [m.kind for m in members]

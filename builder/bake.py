@@ -1,0 +1,493 @@
+"""The builder: recipe -> steps in the Colab-mirror image -> capture -> pack -> check.
+
+    docker backend, per recipe (dependencies first):
+      mirror image (cached by tag)  ->  prepare container: dependency packs restored, prepare steps
+      -> committed as the prepared image (cached by the prepare steps)  ->  build container from it:
+      fetches, install steps  ->  the layer's changes under the capture roots  ->  staging tree
+      -> secret scan -> pack (platform facts and recipe digest in the manifest)
+      -> check: restored into a fresh container of the mirror image  ->  the pack replaces OUT/NAME
+
+    scan backend: the same on this machine, with metadata snapshots before and after instead of
+    a container layer (for building inside a real Colab runtime).
+
+Nothing is written to OUT/NAME unless every step and the check passed. A pack whose recipe
+digest, mirror image and dependencies did not change is not rebuilt.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _proc
+from ._fs import staged_dir
+from .capture import scan_secrets, secret_values, select
+from .errors import IntegrityError, PlatformMismatch, StepFailed, StoreError, UsageError
+from .manifest import MANIFEST_NAME, Env, Manifest, loads
+from .mirror import ensure_image, load_runtime, plan_image
+from .pack import DEFAULT_LEVEL, DEFAULT_PART_SIZE, PackOptions, pack_tree
+from .recipe import Fetch, Recipe, Step, build_order
+from .runtime import current_platform, mismatches
+
+PREPARED_REPOSITORY = "prebake-prepared"
+SHELL_PRELUDE = "set -euo pipefail\n"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    out: Path
+    base_image: str | None = None
+    python: str | None = None
+    install_pins: bool = True
+    gpu: bool = False
+    force: bool = False
+    check: bool = True
+    check_image: str | None = None
+    level: int = DEFAULT_LEVEL
+    part_size: int = DEFAULT_PART_SIZE
+    cache_dir: Path | None = None
+    on_line: Callable[[str], None] | None = None
+    on_note: Callable[[str], None] | None = None
+
+
+@dataclass
+class BuildResult:
+    name: str
+    version: str
+    pack: Path
+    digest: str
+    skipped: bool = False
+    seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    image: str = ""
+    stats: dict[str, int] = field(default_factory=dict)
+    excluded: list[str] = field(default_factory=list)
+    credentials: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.skipped:
+            return f"{self.name} {self.version} is up to date ({self.pack}, {self.digest[:19]}); nothing to do ({self.seconds:.2f} s)"
+        phases = ", ".join(f"{k} {v:.1f} s" for k, v in self.phases.items())
+        text = (f"built {self.name} {self.version} in {self.seconds:.1f} s ({phases}): "
+                f"{self.stats.get('members', 0):,} entries, {self.stats.get('bytes', 0) / 2**20:.1f} MiB -> "
+                f"{self.stats.get('packed_bytes', 0) / 2**20:.1f} MiB\n{self.pack / MANIFEST_NAME}  {self.digest}")
+        if self.credentials:
+            text += f"\nleft out {len(self.credentials)} credential path(s): {', '.join(self.credentials[:5])}"
+        return text
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    def lap(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - since
+        return now
+
+
+def build(recipes: list[Recipe], options: BuildOptions) -> list[BuildResult]:
+    """Build every recipe (dependencies first); returns one result per recipe."""
+    results: dict[str, BuildResult] = {}
+    engine = None
+    try:
+        for recipe in build_order(recipes):
+            deps = _dependencies(recipe, options.out)
+            if recipe.backend == "scan":
+                results[recipe.name] = _build_scan(recipe, deps, options)
+            else:
+                if engine is None:
+                    from .capture import docker as backend
+
+                    engine = backend.client()
+                results[recipe.name] = _build_docker(engine, recipe, deps, options)
+    finally:
+        if engine is not None:
+            engine.close()
+    return [results[r.name] for r in recipes]
+
+
+def _note(options: BuildOptions, text: str) -> None:
+    if options.on_note is not None:
+        options.on_note(text)
+
+
+def _dependencies(recipe: Recipe, out: Path) -> list[tuple[str, Path, str]]:
+    deps = []
+    for name in recipe.depends:
+        folder = out / name
+        try:
+            data = (folder / MANIFEST_NAME).read_bytes()
+        except OSError:
+            msg = f"{recipe.source}: depends: pack {name!r} is not in {out}; build its recipe first (or in the same command)"
+            raise UsageError(msg) from None
+        deps.append((name, folder, loads(data, str(folder / MANIFEST_NAME)).digest))
+    return deps
+
+
+def _up_to_date(pack_dir: Path, key: dict[str, str]) -> Manifest | None:
+    try:
+        manifest = loads((pack_dir / MANIFEST_NAME).read_bytes(), str(pack_dir))
+    except (OSError, UsageError, IntegrityError):
+        return None
+    if all(manifest.created_by.get(k) == v for k, v in key.items()) and all((pack_dir / p.name).is_file() for p in manifest.parts):
+        return manifest
+    return None
+
+
+def _skipped(recipe: Recipe, pack_dir: Path, manifest: Manifest, clock: _Clock) -> BuildResult:
+    return BuildResult(recipe.name, recipe.version, pack_dir, manifest.digest, skipped=True,
+                       seconds=time.perf_counter() - clock.started, stats=dict(manifest.stats))
+
+
+def _secrets(recipe: Recipe) -> dict[str, str]:
+    values = {}
+    for var in recipe.secrets:
+        if var not in os.environ:
+            msg = f"{recipe.source}: secrets: ${var} is not set in this environment; set it or drop it from secrets"
+            raise UsageError(msg)
+        values[var] = os.environ[var]
+    return values
+
+
+def _step_env(base: dict[str, str], env: Env, secrets: dict[str, str]) -> dict[str, str]:
+    merged = dict(base)
+    merged.update(env.set)
+    for var, paths in env.prepend.items():
+        current = [p for p in merged.get(var, "").split(":") if p]
+        merged[var] = ":".join(dict.fromkeys([*paths, *current]))
+    merged.update(secrets)
+    return merged
+
+
+def _failed(recipe: Recipe, step: Step, code: int, tail: list[str], where: str) -> StepFailed:
+    command = step.run.strip().splitlines()[0][:100] if step.run.strip() else ""
+    text = "\n".join(f"  | {line}" for line in tail) or "  | (no output)"
+    return StepFailed(f"{recipe.name}: step {step.label} exited with status {code} {where} ({command}); no pack was written. "
+                      f"Last lines of its output:\n{text}")
+
+
+# ---------------------------------------------------------------- fetches
+
+
+def _cache_dir(options: BuildOptions) -> Path:
+    if options.cache_dir:
+        return options.cache_dir
+    if os.environ.get("PREBAKE_CACHE"):
+        return Path(os.environ["PREBAKE_CACHE"]) / "fetch"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "prebake" / "fetch"
+
+
+def download(fetch: Fetch, label: str, cache: Path) -> Path:
+    """The fetched file, verified against its sha256 (kept in `cache` by hash, so fetched once)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    final = cache / fetch.sha256
+    if final.is_file():
+        return final
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    fd, tmp = tempfile.mkstemp(dir=cache, prefix=".download-")
+    hasher = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if fetch.url.startswith("file://"):
+                with open(fetch.url.removeprefix("file://"), "rb") as src:
+                    while chunk := src.read(1 << 20):
+                        hasher.update(chunk)
+                        f.write(chunk)
+            else:
+                with requests.Session() as session:
+                    retry = Retry(total=3, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504))
+                    session.mount("http://", HTTPAdapter(max_retries=retry))
+                    session.mount("https://", HTTPAdapter(max_retries=retry))
+                    with session.get(fetch.url, stream=True, timeout=60) as response:
+                        if response.status_code != 200:
+                            msg = f"{label}: {fetch.url} answered HTTP {response.status_code}; check the URL"
+                            raise StoreError(msg)
+                        for chunk in response.iter_content(1 << 20):
+                            hasher.update(chunk)
+                            f.write(chunk)
+        if hasher.hexdigest() != fetch.sha256:
+            msg = (f"{label}: {fetch.url} has sha256 {hasher.hexdigest()}, the recipe says {fetch.sha256}; "
+                   f"the file changed or the recipe is wrong: no pack was written")
+            raise IntegrityError(msg)
+        os.replace(tmp, final)
+    except OSError as e:
+        msg = f"{label}: cannot fetch {fetch.url}: {e}"
+        raise StoreError(msg) from e
+    except Exception as e:
+        if not isinstance(e, (IntegrityError, StoreError)):
+            msg = f"{label}: cannot fetch {fetch.url}: {e}"
+            raise StoreError(msg) from e
+        raise
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return final
+
+
+def unpack(archive: Path, kind: str, dest: Path, label: str) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        if kind == ".zip":
+            with zipfile.ZipFile(archive) as z:
+                for info in z.infolist():
+                    target = (dest / info.filename).resolve()
+                    if not str(target).startswith(str(dest.resolve())):
+                        msg = f"{label}: {info.filename!r} would unpack outside {dest}"
+                        raise IntegrityError(msg)
+                z.extractall(dest)
+        elif kind == ".tar.zst":
+            import zstandard
+
+            with open(archive, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as reader, \
+                    tarfile.open(fileobj=reader, mode="r|") as tar:
+                tar.extractall(dest, filter="tar")
+        else:
+            with tarfile.open(archive) as tar:
+                tar.extractall(dest, filter="tar")
+    except (tarfile.TarError, zipfile.BadZipFile, OSError) as e:
+        msg = f"{label}: cannot unpack {archive.name} ({kind}): {e}"
+        raise IntegrityError(msg) from e
+
+
+# ---------------------------------------------------------------- docker backend
+
+
+def restore_into(container, pack_dir: Path) -> Manifest:
+    """Restore a pack with prebake's loader into a temporary root here, copy that tree into the
+    container, and apply the pack's whiteouts there."""
+    from .restore import RestoreOptions, restore
+
+    manifest = loads((pack_dir / MANIFEST_NAME).read_bytes(), str(pack_dir))
+    with tempfile.TemporaryDirectory(prefix="prebake-restore-") as root:
+        restore(str(pack_dir), RestoreOptions(root=Path(root), force=True, apply_env=False, progress=False))
+        container.put_tree(Path(root), "/")
+    container.remove_paths(list(manifest.whiteouts))
+    return manifest
+
+
+def _run_steps(container, recipe: Recipe, steps: tuple[Step, ...], env: dict[str, str], secrets: dict[str, str],
+               options: BuildOptions) -> None:
+    for step in steps:
+        _note(options, f"{recipe.name}: {step.label}: {step.run.strip().splitlines()[0][:100] if step.run.strip() else ''}")
+        ran = container.exec(["bash", "-c", SHELL_PRELUDE + step.run], env=env, workdir="/content",
+                             on_line=options.on_line, mask=secrets.values())
+        if ran.code != 0:
+            raise _failed(recipe, step, ran.code, ran.tail, f"in {container.image}")
+
+
+def _build_docker(engine, recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOptions) -> BuildResult:
+    from .capture import docker as backend
+
+    clock = _Clock()
+    t = clock.started
+    runtime = load_runtime(recipe.runtime)
+    plan = plan_image(runtime, base_image=options.base_image, python=options.python,
+                      install_pins=options.install_pins, gpu=options.gpu)
+    tag, image, built = ensure_image(engine, runtime, plan, on_line=options.on_line)
+    if built:
+        _note(options, f"built the mirror image {tag}")
+    t = clock.lap("image", t)
+    key = {
+        "backend": "docker",
+        "image": tag,
+        "image_id": image,
+        "recipe_digest": recipe.digest,
+        "depends": ",".join(f"{n}@{d}" for n, _, d in deps),
+    }
+    pack_dir = options.out / recipe.name
+    if not options.force:
+        current = _up_to_date(pack_dir, key)
+        if current is not None:
+            return _skipped(recipe, pack_dir, current, clock)
+    secrets = _secrets(recipe)
+
+    prep_hash = hashlib.sha256(repr((image, [s.run for s in recipe.prepare], key["depends"])).encode()).hexdigest()[:16]
+    prepared = f"{PREPARED_REPOSITORY}:{recipe.name}-{prep_hash}"
+    if options.force or backend.image_id(engine, prepared) is None:
+        with backend.Container(engine, image, label="prepare") as container:
+            env = _step_env(container.default_env(), recipe.env, secrets)
+            for _name, folder, _digest in deps:
+                _note(options, f"{recipe.name}: restoring dependency {folder.name}")
+                restore_into(container, folder)
+            _run_steps(container, recipe, recipe.prepare, env, secrets, options)
+            container.commit(PREPARED_REPOSITORY, prepared.split(":", 1)[1],
+                             {"prebake.recipe": recipe.name, "prebake.image": tag})
+    else:
+        _note(options, f"{recipe.name}: prepare steps unchanged, reusing {prepared}")
+    t = clock.lap("prepare", t)
+
+    with tempfile.TemporaryDirectory(prefix=f".prebake-{recipe.name}-", dir=_work_parent(options)) as work:
+        staging = Path(work) / "root"
+        with backend.Container(engine, prepared, label="build") as container:
+            env = _step_env(container.default_env(), recipe.env, secrets)
+            cache = _cache_dir(options)
+            for i, fetch in enumerate(recipe.fetches):
+                label = f"fetch[{i}]"
+                _note(options, f"{recipe.name}: {label}: {fetch.url} -> {fetch.dest}")
+                local = download(fetch, f"{recipe.source}: {label}", cache)
+                if fetch.unpack:
+                    tree = Path(work) / f"fetch-{i}"
+                    unpack(local, fetch.archive_kind, tree, f"{recipe.source}: {label}")
+                    container.output(["mkdir", "-p", fetch.dest])
+                    container.put_tree(tree, fetch.dest)
+                    shutil.rmtree(tree)
+                else:
+                    container.put_file(fetch.dest, local, fetch.mode)
+            t = clock.lap("fetch", t)
+            _run_steps(container, recipe, recipe.install, env, secrets, options)
+            t = clock.lap("install", t)
+            selection = select(container.changes(), recipe.roots, recipe.excludes)
+            if not selection.copy and not selection.whiteouts:
+                msg = f"{recipe.name}: the install steps changed nothing under {', '.join(recipe.roots)}; check [capture] roots"
+                raise UsageError(msg)
+            container.export(selection.copy, staging)
+            platform = container.platform()
+            t = clock.lap("capture", t)
+        scan_secrets(staging, {**secret_values(env), **secrets}, recipe.allow)
+        t = clock.lap("scan", t)
+        return _finish(recipe, staging, selection, platform, key, options, clock, t, Path(work), tag,
+                       check_image=options.check_image or image, engine=engine)
+
+
+def _work_parent(options: BuildOptions) -> Path:
+    options.out.mkdir(parents=True, exist_ok=True)
+    return options.out
+
+
+def _finish(recipe, staging: Path, selection, platform, key, options: BuildOptions, clock: _Clock, t: float,
+            work: Path, image_label: str, *, check_image: str | None, engine) -> BuildResult:
+    staging.mkdir(parents=True, exist_ok=True)
+    pack_options = PackOptions(
+        name=recipe.name, version=recipe.version, target="/", prefixes=recipe.roots, level=options.level,
+        part_size=options.part_size, platform=platform, env=recipe.env, check=recipe.check,
+        whiteouts=tuple(selection.whiteouts), created_by={**key, "runtime": recipe.runtime},
+    )
+    built = work / "pack"
+    manifest = pack_tree(staging, built, pack_options)
+    shutil.rmtree(staging)
+    t = clock.lap("pack", t)
+    if options.check and recipe.check and check_image:
+        _note(options, f"{recipe.name}: check in a fresh container of {check_image}: {recipe.check}")
+        if engine is None:
+            from .capture import docker as backend
+
+            with closing(backend.client()) as engine:
+                run_check(engine, built, check_image, on_line=options.on_line)
+        else:
+            run_check(engine, built, check_image, on_line=options.on_line)
+        t = clock.lap("check", t)
+    pack_dir = options.out / recipe.name
+    with staged_dir(pack_dir) as final:
+        for item in built.iterdir():
+            os.replace(item, final / item.name)
+    return BuildResult(recipe.name, recipe.version, pack_dir, manifest.digest, seconds=time.perf_counter() - clock.started,
+                       phases=clock.phases, image=image_label, stats=dict(manifest.stats),
+                       excluded=selection.excluded, credentials=selection.credentials)
+
+
+def run_check(engine, pack_dir: Path, image: str, *, on_line: Callable[[str], None] | None = None) -> float:
+    """Restore the pack into a fresh container of `image` and run its check command there."""
+    from .capture import docker as backend
+
+    started = time.perf_counter()
+    manifest = loads((pack_dir / MANIFEST_NAME).read_bytes(), str(pack_dir))
+    if not manifest.check:
+        msg = f"pack {manifest.name} has no check command; add `check = ...` to its recipe"
+        raise UsageError(msg)
+    with backend.Container(engine, image, label="check") as container:
+        if manifest.platform is not None:
+            problems = mismatches(manifest.platform, container.platform())
+            if problems:
+                msg = f"pack {manifest.name} was built for {'; '.join(problems)} (in {image}); check it in an image of its runtime"
+                raise PlatformMismatch(msg)
+        restore_into(container, pack_dir)
+        env = _step_env(container.default_env(), manifest.env, {})
+        ran = container.exec(["bash", "-c", SHELL_PRELUDE + manifest.check], env=env, workdir="/content", on_line=on_line)
+        if ran.code != 0:
+            text = "\n".join(f"  | {line}" for line in ran.tail) or "  | (no output)"
+            msg = (f"{manifest.name}: the check `{manifest.check}` exited with status {ran.code} after a restore into a "
+                   f"fresh container of {image}. Last lines of its output:\n{text}")
+            raise StepFailed(msg)
+    return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- scan backend
+
+
+def _build_scan(recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOptions) -> BuildResult:
+    from .capture import DEFAULT_EXCLUDES, _matches
+    from .capture.scan import compare, snapshot, stage
+
+    clock = _Clock()
+    t = clock.started
+    here = current_platform()
+    key = {
+        "backend": "scan",
+        "image": f"{here.os} python {here.python} ({here.arch})",
+        "recipe_digest": recipe.digest,
+        "depends": ",".join(f"{n}@{d}" for n, _, d in deps),
+    }
+    pack_dir = options.out / recipe.name
+    if not options.force:
+        current = _up_to_date(pack_dir, key)
+        if current is not None:
+            return _skipped(recipe, pack_dir, current, clock)
+    if deps:
+        msg = f"{recipe.source}: depends: the scan backend builds in this runtime; restore {', '.join(d[0] for d in deps)} here first and drop depends"
+        raise UsageError(msg)
+    secrets = _secrets(recipe)
+    env = _step_env(dict(os.environ), recipe.env, secrets)
+
+    def run(steps: tuple[Step, ...]) -> None:
+        for step in steps:
+            _note(options, f"{recipe.name}: {step.label}: {step.run.strip().splitlines()[0][:100] if step.run.strip() else ''}")
+            ran = _proc.stream(["bash", "-c", SHELL_PRELUDE + step.run], env=env, on_line=options.on_line,
+                               mask=secrets.values())
+            if ran.code != 0:
+                raise _failed(recipe, step, ran.code, ran.tail, "in this runtime")
+
+    run(recipe.prepare)
+    t = clock.lap("prepare", t)
+    skip_patterns = [p for p in (*DEFAULT_EXCLUDES, *recipe.excludes) if not any(_matches(r, [p]) for r in recipe.roots)]
+    before = snapshot(recipe.roots, lambda path: _matches(path, skip_patterns))
+    t = clock.lap("snapshot", t)
+    cache = _cache_dir(options)
+    for i, fetch in enumerate(recipe.fetches):
+        label = f"{recipe.source}: fetch[{i}]"
+        local = download(fetch, label, cache)
+        if fetch.unpack:
+            unpack(local, fetch.archive_kind, Path(fetch.dest), label)
+        else:
+            Path(fetch.dest).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(local, fetch.dest)
+            os.chmod(fetch.dest, fetch.mode)
+    t = clock.lap("fetch", t)
+    run(recipe.install)
+    t = clock.lap("install", t)
+    after = snapshot(recipe.roots, lambda path: _matches(path, skip_patterns))
+    selection = select(compare(before, after), recipe.roots, recipe.excludes)
+    if not selection.copy and not selection.whiteouts:
+        msg = f"{recipe.name}: the install steps changed nothing under {', '.join(recipe.roots)}; check [capture] roots"
+        raise UsageError(msg)
+    with tempfile.TemporaryDirectory(prefix=f".prebake-{recipe.name}-", dir=_work_parent(options)) as work:
+        staging = Path(work) / "root"
+        stage(selection.copy, staging)
+        t = clock.lap("capture", t)
+        scan_secrets(staging, {**secret_values(env), **secrets}, recipe.allow)
+        t = clock.lap("scan", t)
+        return _finish(recipe, staging, selection, here, key, options, clock, t, Path(work), key["image"],
+                       check_image=options.check_image, engine=None)

@@ -1,0 +1,108 @@
+"""build, check, image build, image capture: the builder's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from contextlib import closing
+import click
+
+from . import _size, cli
+
+
+def _echo_line(line: str) -> None:
+    click.echo(f"    {line}", err=True)
+
+
+def _echo_note(text: str) -> None:
+    click.echo(f"==> {text}", err=True)
+
+
+@cli.command("build")
+@click.argument("recipes", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Folder for the packs (one OUT/NAME per recipe).")
+@click.option("--base-image", help="Image the mirror is built FROM (default: the runtime's Ubuntu release).")
+@click.option("--python", help="Python version to use when the base image lacks the runtime's (e.g. 3.11).")
+@click.option("--no-pins", is_flag=True, help="Do not install the runtime's pinned wheels in the mirror image (they still constrain pip).")
+@click.option("--gpu", is_flag=True, help="Use the runtime's GPU pins (torch, ...).")
+@click.option("--backend", type=click.Choice(["docker", "scan"]), default=None,
+              help="Override the recipes' backend: scan builds in this runtime without a container.")
+@click.option("--force", is_flag=True, help="Rebuild even if the recipe and the image did not change.")
+@click.option("--no-check", is_flag=True, help="Do not run the recipe's check after the build.")
+@click.option("--check-image", help="Image for the check (default: the mirror image; scan builds check only with this).")
+@click.option("--level", type=click.IntRange(1, 22), default=None, help="zstd level (default 3; 19 for releases).")
+@click.option("--part-size", default="64M", show_default=True, help="Target compressed size of a part.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not stream the steps' output.")
+def build_cmd(recipes: tuple[Path, ...], out: Path, base_image: str | None, python: str | None, no_pins: bool, gpu: bool,
+              backend: str | None, force: bool, no_check: bool, check_image: str | None, level: int | None,
+              part_size: str, quiet: bool) -> None:
+    """Run RECIPES (packs/NAME.toml) and pack what their install steps changed."""
+    import dataclasses
+
+    from ..bake import BuildOptions, build
+    from ..pack import DEFAULT_LEVEL
+    from ..recipe import load
+
+    loaded = [load(path) for path in recipes]
+    if backend:
+        loaded = [dataclasses.replace(r, backend=backend) for r in loaded]
+    options = BuildOptions(
+        out=out, base_image=base_image, python=python, install_pins=not no_pins, gpu=gpu, force=force,
+        check=not no_check, check_image=check_image, level=level or DEFAULT_LEVEL, part_size=_size(part_size),
+        on_line=None if quiet else _echo_line, on_note=_echo_note,
+    )
+    for result in build(loaded, options):
+        click.echo(result.summary())
+
+
+@cli.command("check")
+@click.argument("pack", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--image", required=True, help="Image to restore the pack into (a fresh container of it).")
+@click.option("-q", "--quiet", is_flag=True, help="Do not stream the check's output.")
+def check_cmd(pack: Path, image: str, quiet: bool) -> None:
+    """Restore PACK into a fresh container of IMAGE and run the pack's check command there."""
+    from ..bake import run_check
+    from ..capture import docker as backend
+
+    with closing(backend.client()) as engine:
+        seconds = run_check(engine, pack, image, on_line=None if quiet else _echo_line)
+    click.echo(f"ok: the check of {pack} passed in a fresh container of {image} ({seconds:.1f} s)")
+
+
+@cli.group("image")
+def image_group() -> None:
+    """The Colab-mirror build image."""
+
+
+@image_group.command("build")
+@click.option("--runtime", default="2026.07", show_default=True, help="A runtime of images/.")
+@click.option("--base-image", help="Image to build FROM (default: the runtime's Ubuntu release).")
+@click.option("--python", help="Python version to use when the base image lacks the runtime's.")
+@click.option("--no-pins", is_flag=True, help="Do not install the pinned wheels (they still constrain pip).")
+@click.option("--gpu", is_flag=True, help="Use the runtime's GPU pins.")
+@click.option("--rebuild", is_flag=True, help="Build even if the tag exists.")
+@click.option("-q", "--quiet", is_flag=True)
+def image_build_cmd(runtime: str, base_image: str | None, python: str | None, no_pins: bool, gpu: bool, rebuild: bool,
+                    quiet: bool) -> None:
+    """Build and tag the mirror image of a Colab runtime (cached by tag)."""
+    from ..capture import docker as backend
+    from ..mirror import ensure_image, load_runtime, plan_image
+
+    facts = load_runtime(runtime)
+    plan = plan_image(facts, base_image=base_image, python=python, install_pins=not no_pins, gpu=gpu)
+    with closing(backend.client()) as engine:
+        tag, image, built = ensure_image(engine, facts, plan, rebuild=rebuild, on_line=None if quiet else _echo_line)
+    click.echo(f"{'built' if built else 'up to date:'} {tag} {image[:19]}")
+
+
+@image_group.command("capture")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Folder to write runtime.toml into.")
+@click.option("--name", help="Runtime name (default: the folder's name).")
+def image_capture_cmd(out: Path, name: str | None) -> None:
+    """Write the facts of the runtime this runs in (OS, Python, CUDA, pins) as OUT/runtime.toml."""
+    from .._fs import atomic_write
+    from ..mirror import capture_facts
+
+    text = capture_facts(name or out.resolve().name)
+    atomic_write(out / "runtime.toml", text.encode())
+    click.echo(f"wrote {out / 'runtime.toml'}")
