@@ -16,7 +16,6 @@ digest, mirror image and dependencies did not change is not rebuilt.
 
 from __future__ import annotations
 
-from contextlib import closing
 import hashlib
 import os
 import shutil
@@ -25,6 +24,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
-from contextlib import closing
 import click
 
 from . import _size, cli

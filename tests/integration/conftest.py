@@ -6,10 +6,10 @@ a missing engine or image fails the tests; on a developer machine they are skipp
 
 from __future__ import annotations
 
-from contextlib import closing
 import os
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest

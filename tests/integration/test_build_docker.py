@@ -9,13 +9,13 @@ restore it into fresh containers and rebuild it.
 
 from __future__ import annotations
 
-from contextlib import closing
 import hashlib
 import io
 import json
 import os
 import tarfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
