@@ -16,7 +16,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .errors import IntegrityError, UnsafePackError
 from .manifest import under_prefixes
@@ -28,6 +28,7 @@ _LONGNAME, _LONGLINK = b"L", b"K"
 _DEVICE_KINDS = {b"3": "character device", b"4": "block device", b"6": "fifo"}
 _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1024 * 1024
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 _TAR_FLAGS = (
     "--extract",
     "--file=-",
@@ -77,21 +78,29 @@ class Destination:
     def prepare_parent(self, path: str, refuse: Callable[[str], Exception]) -> None:
         """Create the member's parent so parallel tars never race to make it, and keep a
         confined restore from following an existing link out of its root."""
-        parent = str(PurePosixPath(path).parent)
+        parent = path.rsplit("/", 1)[0] or "/"
         if parent in self._ready_dirs:
             return
         on_disk = os.path.join(self.root, parent.lstrip("/"))
         if self.confined:
-            real = os.path.realpath(on_disk)
-            if real != self._real_root and not real.startswith(self._real_root + "/"):
-                raise refuse(f"{path} would be written through a link that leaves {self.root}")
+            # Below a folder already proven to resolve inside the root, only a link can leave it.
+            proven = (parent.rsplit("/", 1)[0] or "/") in self._ready_dirs
+            if not proven or os.path.islink(on_disk):
+                real = os.path.realpath(on_disk)
+                if real != self._real_root and not real.startswith(self._real_root + "/"):
+                    raise refuse(f"{path} would be written through a link that leaves {self.root}")
         os.makedirs(on_disk, exist_ok=True)
         self._ready_dirs.add(parent)
 
     def below_symlink(self, path: str) -> str | None:
-        for ancestor in PurePosixPath(path).parents:
-            if str(ancestor) in self.symlinks:
-                return str(ancestor)
+        if not self.symlinks:
+            return None
+        cut = path.rfind("/")
+        while cut > 0:
+            ancestor = path[:cut]
+            if ancestor in self.symlinks:
+                return ancestor
+            cut = path.rfind("/", 0, cut)
         return None
 
 
@@ -152,14 +161,18 @@ class TarGate:
         self._write(out)
 
     def _write(self, pieces: list[memoryview | bytes]) -> None:
-        for piece in pieces:
-            view = memoryview(piece)
-            while view:
-                try:
-                    written = os.write(self._fd, view)
-                except BrokenPipeError as e:
-                    raise IntegrityError(self._tar_failure()) from e
-                view = view[written:]
+        """Gathered writes: one system call for a whole batch, without copying it first."""
+        first = 0
+        while first < len(pieces):
+            try:
+                written = os.writev(self._fd, pieces[first : first + _IOV_MAX])
+            except BrokenPipeError as e:
+                raise IntegrityError(self._tar_failure()) from e
+            while first < len(pieces) and written >= len(pieces[first]):
+                written -= len(pieces[first])
+                first += 1
+            if written:
+                pieces[first] = memoryview(pieces[first])[written:]
 
     def _on_header(self, header: bytes) -> list[bytes]:
         if self._ended:

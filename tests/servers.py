@@ -15,6 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
+_PIECE = 256 * 1024
+
+
 class RateLimit:
     """A token bucket shared by every connection: the server's whole output is held to `rate`."""
 
@@ -107,18 +110,18 @@ class _Handler(BaseHTTPRequestHandler):
         if not path.is_file() or ".." in relative.split("/"):
             self._plain(404, b"not found\n")
             return
-        data = path.read_bytes()
+        total = path.stat().st_size
+        flip_at = -1
         if name in faults.corrupt_always or name in faults.corrupt_once:
             faults.corrupt_once.discard(name)
-            middle = len(data) // 2
-            data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
-        start, end, status = 0, len(data), HTTPStatus.OK
+            flip_at = total // 2
+        start, end, status = 0, total, HTTPStatus.OK
         ranged = self.headers.get("Range")
         if ranged and not faults.ignore_range:
             first, _, last = ranged.removeprefix("bytes=").partition("-")
             start = int(first)
-            end = int(last) + 1 if last else len(data)
-            if start >= len(data):
+            end = min(int(last) + 1, total) if last else total
+            if start >= total:
                 self._plain(416, b"")
                 return
             status = HTTPStatus.PARTIAL_CONTENT
@@ -127,26 +130,33 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(end - start))
         self.send_header("Accept-Ranges", "bytes")
         if status == HTTPStatus.PARTIAL_CONTENT:
-            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{total}")
         self.end_headers()
         if not body:
             return
         drop = faults.drop_after.pop(name, None)
-        sent, view = 0, memoryview(data)[start:end]
+        sent = 0
         try:
-            for offset in range(0, len(view), 64 * 1024):
-                piece = view[offset : offset + 64 * 1024]
-                if drop is not None and sent + len(piece) > drop:
-                    self.wfile.write(piece[: max(0, drop - sent)])
-                    sent = drop
-                    self.close_connection = True
-                    self.wfile.flush()
-                    self.connection.shutdown(2)
-                    return
-                if faults.rate is not None:
-                    faults.rate.take(len(piece))
-                self.wfile.write(piece)
-                sent += len(piece)
+            with open(path, "rb") as f:
+                f.seek(start)
+                position = start
+                while position < end:
+                    piece = f.read(min(_PIECE, end - position))
+                    if start <= flip_at < position + len(piece) and flip_at >= position:
+                        i = flip_at - position
+                        piece = piece[:i] + bytes([piece[i] ^ 0xFF]) + piece[i + 1 :]
+                    if drop is not None and sent + len(piece) > drop:
+                        self.wfile.write(piece[: max(0, drop - sent)])
+                        sent = drop
+                        self.close_connection = True
+                        self.wfile.flush()
+                        self.connection.shutdown(2)
+                        return
+                    if faults.rate is not None:
+                        faults.rate.take(len(piece))
+                    self.wfile.write(piece)
+                    sent += len(piece)
+                    position += len(piece)
         except (BrokenPipeError, ConnectionResetError):
             return
         finally:
