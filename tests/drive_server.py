@@ -22,7 +22,8 @@ Faults (`server.faults[name] = times`; each use counts down): api_rate_limit (40
 too_many_requests (429), server_error (500), media_quota (403 downloadQuotaExceeded), public_quota
 (the "Too many users" page), reset_download (body cut after `reset_after` bytes), ignore_range (200 and
 the whole body), html_instead (200 text/html where the file was expected), reset_upload (the connection
-closes halfway through a chunk; what arrived is kept, rounded down to 256 KiB).
+closes halfway through a chunk; what arrived is kept, rounded down to 256 KiB), token_refused (the token
+endpoint answers invalid_grant). `server.fault_skip[name] = n` lets n eligible requests through first.
 """
 
 from __future__ import annotations
@@ -313,6 +314,8 @@ def _handler(drive: DriveServer):
             if path == "/token":
                 body = urllib.parse.parse_qs(self._body().decode())
                 grant = body.get("grant_type", [""])[0]
+                if drive.take("token_refused"):
+                    return self._json(400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
                 if grant not in ("urn:ietf:params:oauth:grant-type:jwt-bearer", "refresh_token"):
                     return self._json(400, {"error": "unsupported_grant_type"})
                 token = "ya29.fake-" + uuid.uuid4().hex

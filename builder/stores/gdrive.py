@@ -140,7 +140,14 @@ def load_credentials(spec: str | None = None, scopes: list[str] | None = None) -
         if kind == "service_account":
             return _need("google.oauth2.service_account").Credentials.from_service_account_info(info, scopes=scopes)
         if kind == "authorized_user":
-            return _need("google.oauth2.credentials").Credentials.from_authorized_user_info(info)
+            oauth2 = _need("google.oauth2.credentials")
+            missing = [k for k in ("refresh_token", "client_id", "client_secret") if not info.get(k)]
+            if missing:
+                raise ValueError(f"missing fields {', '.join(missing)}")
+            return oauth2.Credentials(  # from_authorized_user_info would drop the file's token_uri
+                token=None, refresh_token=info["refresh_token"], client_id=info["client_id"],
+                client_secret=info["client_secret"], token_uri=info.get("token_uri", "https://oauth2.googleapis.com/token"),
+                scopes=info.get("scopes"), quota_project_id=info.get("quota_project_id"))
     except ValueError as e:
         msg = f"{path} is not usable Drive credentials ({str(e).splitlines()[0][:200]})"
         raise StoreAuthError(msg) from None
@@ -192,6 +199,16 @@ def _html_refusal(text: str, what: str) -> StoreError:
     title = re.search(r"<title>(.*?)</title>", text, re.S | re.I)
     page = f" ({title[1].strip()[:80]!r})" if title else ""
     return StoreError(f"{what}: Google Drive sent a web page{page} instead of the file, so nothing was written; the file may not be shared, or Drive is refusing it for now. {SHARE_FIX}")
+
+
+def _auth_error(e: Exception, what: str) -> StoreError:
+    """google-auth's failures to get a token; anything else is not ours to map."""
+    exceptions = _need("google.auth.exceptions")
+    if isinstance(e, exceptions.RefreshError):
+        return StoreAuthError(f"{what}: Google refused to issue a token for the Drive credentials ({type(e).__name__}); the key or token was revoked or is for another project: create new credentials")
+    if isinstance(e, exceptions.TransportError):
+        return TransientStoreError(f"{what}: cannot reach Google's token endpoint ({type(e).__name__}); check the network")
+    raise e
 
 
 def _sleep(attempt: int) -> None:
@@ -299,6 +316,8 @@ class GDriveStore(Store):
                 error = refusal(e.resp.status, e.content, what)
             except (OSError, httplib2.HttpLib2Error) as e:
                 error = TransientStoreError(f"{what}: cannot reach Google Drive ({type(e).__name__}); check the network")
+            except Exception as e:
+                error = _auth_error(e, what)
             if not isinstance(error, TransientStoreError) or attempt == RETRIES:
                 raise error
             log.info("%s; retrying", error)
@@ -434,6 +453,8 @@ class GDriveStore(Store):
             return self._session().get(url, headers=headers, stream=True, timeout=TIMEOUT)
         except requests.RequestException as e:
             raise TransientStoreError(f"{what}: cannot reach Google Drive ({type(e).__name__}); check the network") from e
+        except Exception as e:
+            raise _auth_error(e, what) from e
 
     def _api_get(self, file_id: str, offset: int, end: int | None, what: str) -> requests.Response:
         url = f"{api_base()}drive/v3/files/{file_id}?alt=media&supportsAllDrives=true"
@@ -560,7 +581,13 @@ class GDriveStore(Store):
         http_mod = _need("googleapiclient.http")
         errors = _need("googleapiclient.errors")
         httplib2 = _need("httplib2")
-        media = http_mod.MediaIoBaseUpload(stream, mimetype=meta["mimeType"], chunksize=UPLOAD_CHUNK, resumable=True)
+        class ChunkBytes(http_mod.MediaIoBaseUpload):
+            # Chunks as bytes, not stream slices: httplib2 resends a request once after a dropped
+            # connection, and a slice already read would go out empty and hang the upload.
+            def has_stream(self) -> bool:
+                return False
+
+        media = ChunkBytes(stream, mimetype=meta["mimeType"], chunksize=UPLOAD_CHUNK, resumable=True)
         request = self._service().files().create(body=meta, media_body=media, supportsAllDrives=True,
                                                  fields="id,size,sha256Checksum")
         response, failures, sent = None, 0, 0
@@ -574,6 +601,8 @@ class GDriveStore(Store):
                     error = TransientStoreError(f"{what}: the upload session expired")
             except (OSError, httplib2.HttpLib2Error) as e:
                 error = TransientStoreError(f"{what}: the upload was cut off ({type(e).__name__})")
+            except Exception as e:
+                error = _auth_error(e, what)
             else:
                 done = size if response is not None else status.resumable_progress
                 if on_bytes and done > sent:

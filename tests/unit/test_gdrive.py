@@ -352,3 +352,21 @@ def test_restore_path_imports_no_drive_libraries():
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_user_oauth_token_file_works_too(pushed, drive, tmp_path, monkeypatch):
+    user = tmp_path / "secrets" / "user.json"
+    user.write_text(json.dumps({"type": "authorized_user", "client_id": "cid.apps.googleusercontent.com",
+                                "client_secret": "not-a-secret", "refresh_token": "1//refresh", "token_uri": drive.base + "/token"}))
+    monkeypatch.setenv("PREBAKE_GDRIVE_CREDENTIALS", str(user))
+    drive.requests.clear()
+    restore(pushed, root=tmp_path / "root", progress=False)
+    assert "POST /token" in drive.requests and any("alt=media" in r for r in drive.requests)
+    assert_restored(tmp_path / "root", tmp_path)
+
+
+def test_revoked_credentials_are_one_line(pushed, drive, tmp_path):
+    drive.faults["token_refused"] = 10**6
+    with pytest.raises(StoreAuthError, match="refused to issue a token"):
+        restore(pushed, root=tmp_path / "root2", progress=False)
+    assert_nothing_installed(tmp_path / "root2")
