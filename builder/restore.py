@@ -313,7 +313,9 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
     source.store.parallel_ranges = max(1, jobs // max(1, len(todo)))
     try:
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="prebake-part") as pool:
-            futures = [pool.submit(run_part, run) for run in runs]
+            # Largest first: the long parts start early and the short ones fill the gaps.
+            ordered = sorted(runs, key=lambda run: run.part.size, reverse=True)
+            futures = [pool.submit(run_part, run) for run in ordered]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             for future in pending:
                 future.cancel()

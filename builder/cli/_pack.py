@@ -18,7 +18,7 @@ from . import _pairs, _size, cli
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Pack folder to write.")
 @click.option("--name", help="Pack name (default: the target's last component).")
 @click.option("--version", "version", default="0", show_default=True, help="Pack version.")
-@click.option("--level", type=click.IntRange(1, 22), default=None, help="zstd level (default 3; 19 for releases).")
+@click.option("--level", type=click.IntRange(1, 22), default=None, help="zstd level (default 9; 19 for releases).")
 @click.option("--part-size", default="64M", show_default=True, help="Target compressed size of a part.")
 @click.option("--platform", "platform_mode", type=click.Choice(["none", "auto"]), default="none", show_default=True,
               help="auto records this runtime (OS, arch, Python, glibc) as the one the pack needs.")
