@@ -3,7 +3,7 @@
     docker backend, per recipe (dependencies first):
       mirror image (cached by tag)  ->  prepare container: dependency packs restored, prepare steps
       -> committed as the prepared image (cached by the prepare steps)  ->  build container from it:
-      fetches, install steps  ->  the layer's changes under the capture roots  ->  staging tree
+      fetches, the recipe's [[file]]s, install steps  ->  the layer's changes under the capture roots  ->  staging tree
       -> secret scan -> pack (platform facts and recipe digest in the manifest)
       -> check: restored into a fresh container of the mirror image  ->  the pack replaces OUT/NAME
 
@@ -35,7 +35,7 @@ from .errors import IntegrityError, PlatformMismatch, StepFailed, StoreError, Us
 from .manifest import MANIFEST_NAME, Env, Manifest, loads
 from .mirror import ensure_image, load_runtime, plan_image
 from .pack import DEFAULT_LEVEL, DEFAULT_PART_SIZE, PackOptions, pack_tree
-from .recipe import Fetch, Recipe, Step, build_order
+from .recipe import Fetch, File, Recipe, Step, build_order
 from .runtime import current_platform, mismatches
 
 PREPARED_REPOSITORY = "prebake-prepared"
@@ -238,6 +238,20 @@ def download(fetch: Fetch, label: str, cache: Path) -> Path:
     return final
 
 
+def _shipped(recipe: Recipe, item: File) -> Path:
+    """A [[file]] of the recipe, refused if it changed since the recipe was read (the digest covers it)."""
+    path = Path(item.path)
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        msg = f"{recipe.source}: file {item.src}: cannot read {path}: {e.strerror or e}"
+        raise UsageError(msg) from e
+    if digest != item.sha256:
+        msg = f"{recipe.source}: file {item.src} changed while the build ran; build again"
+        raise IntegrityError(msg)
+    return path
+
+
 def unpack(archive: Path, kind: str, dest: Path, label: str) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     try:
@@ -347,6 +361,8 @@ def _build_docker(engine, recipe: Recipe, deps: list[tuple[str, Path, str]], opt
                     shutil.rmtree(tree)
                 else:
                     container.put_file(fetch.dest, local, fetch.mode)
+            for item in recipe.files:
+                container.put_file(item.dest, _shipped(recipe, item), item.mode)
             t = clock.lap("fetch", t)
             _run_steps(container, recipe, recipe.install, env, secrets, options)
             t = clock.lap("install", t)
@@ -475,6 +491,10 @@ def _build_scan(recipe: Recipe, deps: list[tuple[str, Path, str]], options: Buil
             Path(fetch.dest).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(local, fetch.dest)
             os.chmod(fetch.dest, fetch.mode)
+    for item in recipe.files:
+        Path(item.dest).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_shipped(recipe, item), item.dest)
+        os.chmod(item.dest, item.mode)
     t = clock.lap("fetch", t)
     run(recipe.install)
     t = clock.lap("install", t)

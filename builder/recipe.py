@@ -18,6 +18,11 @@
     dest = "/opt/models/model.bin"       # with unpack = true: the folder the archive unpacks into
     unpack = false
 
+    [[file]]                             # a file shipped next to the recipe, copied in before install
+    src = "pose_keypoints.py"            # relative to the recipe's folder (its content is in the digest)
+    dest = "/opt/pose/bin/pose-keypoints"
+    mode = "755"                         # default "644"
+
     [capture]
     roots = ["/usr/local", "/opt"]       # what a build may change and the pack may hold
     exclude = ["/usr/local/share/man"]   # glob patterns; a match excludes everything below it
@@ -27,7 +32,8 @@
     prepend = { PATH = ["/opt/hello/bin"] }
     set = { HELLO_HOME = "/opt/hello" }
 
-Every problem names the file and the field. The digest covers everything that changes what a
+A recipe is a file (packs/NAME.toml) or a folder holding pack.toml and the files it ships
+(packs/NAME/pack.toml); `load` accepts either. Every problem names the file and the field. The digest covers everything that changes what a
 build produces (not the file's path, comments or layout).
 """
 
@@ -48,9 +54,11 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _RUNTIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_KEYS = {"name", "version", "runtime", "depends", "secrets", "prepare", "install", "fetch", "capture", "env", "check",
-         "backend", "description"}
+_KEYS = {"name", "version", "runtime", "depends", "secrets", "prepare", "install", "fetch", "file", "capture", "env",
+         "check", "backend", "description"}
+RECIPE_FILE = "pack.toml"
 _FETCH_KEYS = {"url", "sha256", "dest", "unpack", "mode"}
+_FILE_KEYS = {"src", "dest", "mode"}
 _CAPTURE_KEYS = {"roots", "exclude", "allow"}
 _ENV_KEYS = {"prepend", "set"}
 _STEP_KEYS = {"name", "run"}
@@ -80,6 +88,18 @@ class Fetch:
 
 
 @dataclass(frozen=True)
+class File:
+    """A file shipped with the recipe: `src` as written (relative to the recipe's folder), its sha256
+    (so the digest follows its content), and `path`, where it is on this machine (not in the digest)."""
+
+    src: str
+    dest: str
+    sha256: str
+    mode: int = 0o644
+    path: str = ""
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     version: str
@@ -87,6 +107,7 @@ class Recipe:
     prepare: tuple[Step, ...] = ()
     install: tuple[Step, ...] = ()
     fetches: tuple[Fetch, ...] = ()
+    files: tuple[File, ...] = ()
     roots: tuple[str, ...] = DEFAULT_ROOTS
     excludes: tuple[str, ...] = ()
     allow: tuple[str, ...] = ()
@@ -102,6 +123,8 @@ class Recipe:
         """sha256 over what changes the build's result (the recipe's path and description do not)."""
         data = asdict(self)
         data.pop("source")
+        for item in data["files"]:
+            item.pop("path")
         text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=list)
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -128,16 +151,20 @@ def _load_toml(text: str, source: str) -> dict[str, Any]:
 
 
 def load(path: Path) -> Recipe:
+    """A recipe file, or a folder holding pack.toml; [[file]] sources are read from its folder."""
+    if path.is_dir():
+        path = path / RECIPE_FILE
     try:
         text = path.read_text()
     except OSError as e:
         msg = f"cannot read recipe {path}: {e.strerror or e}"
         raise UsageError(msg) from e
-    return parse(text, str(path))
+    return parse(text, str(path), base=path.parent)
 
 
-def parse(text: str, source: str = "<recipe>") -> Recipe:
-    return from_dict(_load_toml(text, source), source)
+def parse(text: str, source: str = "<recipe>", *, base: Path | None = None) -> Recipe:
+    """`base` is the folder [[file]] sources are relative to (the current directory if None)."""
+    return from_dict(_load_toml(text, source), source, base=base)
 
 
 class _Fields:
@@ -231,6 +258,32 @@ def _fetches(f: _Fields, value: Any) -> tuple[Fetch, ...]:
     return tuple(fetches)
 
 
+def _files(f: _Fields, value: Any, base: Path) -> tuple[File, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise f.fail("file", "must be an array of tables ([[file]] with src, dest)")
+    files = []
+    for i, item in enumerate(value):
+        where = f"file[{i}]"
+        item = f.table(item, where)
+        f.unknown(item, _FILE_KEYS, where)
+        src = f.string(item.get("src"), f"{where}.src", hint="(a path relative to the recipe's folder)")
+        if PurePosixPath(src).is_absolute() or ".." in PurePosixPath(src).parts:
+            raise f.fail(f"{where}.src", f"{src!r} must be a relative path inside the recipe's folder")
+        dest = f.abspath(item.get("dest"), f"{where}.dest")
+        mode = item.get("mode", "644")
+        if not isinstance(mode, str) or not re.match(r"^[0-7]{3,4}$", mode):
+            raise f.fail(f"{where}.mode", f"must be an octal string like \"755\", not {mode!r}")
+        path = base / src
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as e:
+            raise f.fail(f"{where}.src", f"cannot read {path}: {e.strerror or e}") from e
+        files.append(File(src, dest, digest, int(mode, 8), str(path.resolve())))
+    return tuple(files)
+
+
 def _env(f: _Fields, value: Any) -> Env:
     if value is None:
         return Env()
@@ -253,7 +306,7 @@ def _env(f: _Fields, value: Any) -> Env:
     return Env(prepend=prepend, set=set_vars)
 
 
-def from_dict(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
+def from_dict(data: dict[str, Any], source: str = "<recipe>", *, base: Path | None = None) -> Recipe:
     f = _Fields(source)
     f.unknown(data, _KEYS, "")
     for required in ("name", "version", "runtime"):
@@ -293,7 +346,8 @@ def from_dict(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
         check = f.string(check, "check", hint="(a shell command)")
     install = _steps(f, data.get("install"), "install")
     fetches = _fetches(f, data.get("fetch"))
-    if not install and not fetches:
+    files = _files(f, data.get("file"), base if base is not None else Path.cwd())
+    if not install and not fetches and not files:
         raise f.fail("install", "is empty and there is nothing to fetch: the pack would hold nothing")
     if "description" in data:
         f.string(data["description"], "description")
@@ -304,6 +358,7 @@ def from_dict(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
         prepare=_steps(f, data.get("prepare"), "prepare"),
         install=install,
         fetches=fetches,
+        files=files,
         roots=roots,
         excludes=excludes,
         allow=allow,
