@@ -49,6 +49,8 @@ class FsspecStore(Store):
             scheme = url.split("://", 1)[0]
             msg = f"no fsspec backend for {scheme}:// ({e}); install the one for it (s3fs, gcsfs, adlfs, ...) or use a folder or http(s) URL"
             raise UsageError(msg) from e
+        except OSError as e:
+            raise _mapped(e, self.url) from e
         self.root = self.root.rstrip("/")
 
     def _path(self, name: str) -> str:
