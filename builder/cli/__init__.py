@@ -89,3 +89,4 @@ def main(argv: list[str] | None = None) -> None:
 from . import _pack  # noqa: E402,F401  (registers its commands)
 from . import _push  # noqa: E402,F401  (registers its commands)
 from . import _build  # noqa: E402,F401  (registers its commands)
+from . import _notebook  # noqa: E402,F401  (registers its commands)

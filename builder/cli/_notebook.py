@@ -1,0 +1,90 @@
+"""notebook, bench: from a v0 notebook to a recipe and a v1 notebook, and the time it saves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import cli
+
+
+def _echo_line(line: str) -> None:
+    click.echo(f"    {line}", err=True)
+
+
+def _echo_note(text: str) -> None:
+    click.echo(f"==> {text}", err=True)
+
+
+def _build_options(f):
+    for option in reversed([
+        click.option("--base-image", help="Image the mirror is built FROM (default: the runtime's Ubuntu release)."),
+        click.option("--python", help="Python version to use when the base image lacks the runtime's (e.g. 3.11)."),
+        click.option("--no-pins", is_flag=True, help="Do not install the runtime's pinned wheels in the mirror image."),
+        click.option("-q", "--quiet", is_flag=True, help="Do not stream the steps' output."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _recipe_options(f):
+    for option in reversed([
+        click.option("--name", help="Pack name (default: from the notebook's file name)."),
+        click.option("--runtime", default="2026.07", show_default=True, help="A runtime of images/."),
+        click.option("--prepare", multiple=True,
+                     help="A prepare step (run before the setup, not packed): what Colab has and the mirror lacks."),
+        click.option("--check", help="A check command for the recipe (run after a restore into a fresh container)."),
+        click.option("--root", "roots", multiple=True, help="Capture root (repeatable; default: /usr /opt /etc /var/lib/dpkg /root /content)."),
+    ]):
+        f = option(f)
+    return f
+
+
+def convert_notebook(notebook: Path, name: str | None, runtime: str, prepare: tuple[str, ...], check: str | None,
+                     roots: tuple[str, ...], source: str):
+    from .. import notebook as nbmod
+
+    nb = nbmod.read(notebook)
+    kwargs = {"roots": roots} if roots else {}
+    return nbmod.convert(nb, name=name or nbmod.slug(notebook.stem), source_label=notebook.name, runtime=runtime,
+                         restore_source=source, prepare=prepare, check=check, **kwargs)
+
+
+def build_pack(recipe_path: Path, packs: Path, base_image: str | None, python: str | None, no_pins: bool, quiet: bool):
+    from ..bake import BuildOptions, build
+    from ..recipe import load
+
+    options = BuildOptions(out=packs, base_image=base_image, python=python, install_pins=not no_pins,
+                           on_line=None if quiet else _echo_line, on_note=_echo_note)
+    [result] = build([load(recipe_path)], options)
+    return result
+
+
+@cli.command("notebook")
+@click.argument("notebook", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Folder for pack.toml and v1.ipynb.")
+@click.option("--source", default="prebake.lock", show_default=True,
+              help="What v1's restore cell restores: a lock file, a pack folder or URL.")
+@click.option("--build", "do_build", is_flag=True, help="Also build the pack into OUT/packs and write OUT/prebake.lock.")
+@_recipe_options
+@_build_options
+def notebook_cmd(notebook: Path, out: Path, source: str, do_build: bool, name: str | None, runtime: str,
+                 prepare: tuple[str, ...], check: str | None, roots: tuple[str, ...], base_image: str | None,
+                 python: str | None, no_pins: bool, quiet: bool) -> None:
+    """Turn a v0 NOTEBOOK into OUT/pack.toml (its setup cells) and OUT/v1.ipynb (one restore cell)."""
+    from .. import notebook as nbmod
+
+    conversion = convert_notebook(notebook, name, runtime, prepare, check, roots, source)
+    recipe_path, v1_path = nbmod.write(conversion, out)
+    click.echo(conversion.report())
+    click.echo(f"wrote {recipe_path} ({sum(1 for c in conversion.setup for x in c.commands if x.kind != 'neutral')} steps) "
+               f"and {v1_path}")
+    if do_build:
+        from ..lock import Lock, LockedPack, dump
+
+        result = build_pack(recipe_path, out / "packs", base_image, python, no_pins, quiet)
+        click.echo(result.summary())
+        lock = Lock((LockedPack(result.name, result.version, result.digest, (f"packs/{result.name}",)),))
+        dump(lock, out / "prebake.lock")
+        click.echo(f"wrote {out / 'prebake.lock'}: push the pack with `prebake push {result.pack} --to DEST -o {out / 'prebake.lock'}`")
