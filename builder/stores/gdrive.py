@@ -37,14 +37,14 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError, UsageError
-from . import CHUNK, Store
+from . import Store
+from ._ranges import SEGMENT, ordered_ranges, range_header, ranged_body
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,6 @@ MANIFEST = "manifest.json"
 READ_SCOPES = ["https://www.googleapis.com/auth/drive.readonly"]
 WRITE_SCOPES = ["https://www.googleapis.com/auth/drive"]
 UPLOAD_CHUNK = 8 * 1024 * 1024  # a multiple of 256 KiB, as Drive requires of non-final chunks
-SEGMENT = 16 * 1024 * 1024
-READ_CHUNK = 1024 * 1024  # bytes handed on at a time (a cut connection re-fetches at most this much)
 TIMEOUT = (10, 60)
 RETRIES = 5
 BACKOFF = 1.0  # seconds, doubled per retry
@@ -427,7 +425,7 @@ class GDriveStore(Store):
             started = False
             try:
                 if size is not None and self.credentials is not None and self.parallel_ranges > 1 and size - offset >= 2 * SEGMENT:
-                    stream = _ordered_ranges(lambda s, e, f=file_id: self._stream(f, s, e), offset, size, self.parallel_ranges)
+                    stream = ordered_ranges(lambda s, e, f=file_id: self._stream(f, s, e), offset, size, self.parallel_ranges)
                 else:
                     stream = self._stream(file_id, offset, None)
                 for chunk in stream:
@@ -460,7 +458,7 @@ class GDriveStore(Store):
         url = f"{api_base()}drive/v3/files/{file_id}?alt=media&supportsAllDrives=true"
         for attempt in range(RETRIES + 1):
             try:
-                response = self._get(url, _range(offset, end), what)
+                response = self._get(url, range_header(offset, end), what)
             except TransientStoreError:
                 if attempt == RETRIES:
                     raise
@@ -482,7 +480,7 @@ class GDriveStore(Store):
         url = f"{public_base()}/uc?export=download&id={file_id}"
         attempt = hops = 0
         while True:
-            response = self._get(url, _range(offset, end), what)
+            response = self._get(url, range_header(offset, end), what)
             code = response.status_code
             if "ServiceLogin" in response.url or "accounts.google.com" in response.url:
                 response.close()
@@ -620,65 +618,9 @@ class GDriveStore(Store):
 # ---------------------------------------------------------------- bytes
 
 
-def _range(offset: int, end: int | None) -> dict[str, str]:
-    headers = {"Accept-Encoding": "identity"}
-    if offset or end is not None:
-        headers["Range"] = f"bytes={offset}-{'' if end is None else end - 1}"
-    return headers
-
-
 def _body(response: requests.Response, offset: int, end: int | None, what: str) -> Iterator[bytes]:
-    """The response's bytes as [offset, end): a server that ignored Range has the bytes before skipped."""
-    with response:
-        if response.headers.get("Content-Type", "").startswith("text/html") and "Content-Disposition" not in response.headers:
-            raise StoreError(f"{what}: Google Drive sent a web page instead of the file, so nothing was written. {SHARE_FIX}")
-        skip = offset if response.status_code == 200 else 0
-        if response.status_code == 206:
-            start = response.headers.get("Content-Range", "").split(" ")[-1].split("-")[0]
-            if start != str(offset):
-                raise TransientStoreError(f"{what}: asked for bytes from {offset}, Drive sent {response.headers.get('Content-Range')!r}")
-        left = None if end is None else end - offset
-        got = 0
-        try:
-            for chunk in response.iter_content(READ_CHUNK):
-                if skip:
-                    cut = min(skip, len(chunk))
-                    chunk, skip = chunk[cut:], skip - cut
-                    if not chunk:
-                        continue
-                if left is not None:
-                    chunk = chunk[:left]
-                    left -= len(chunk)
-                got += len(chunk)
-                yield chunk
-                if left == 0:
-                    return
-        except (requests.RequestException, OSError) as e:
-            raise TransientStoreError(f"{what}: the connection was cut after {offset + got} bytes ({type(e).__name__}); resuming with Range") from e
-
-
-def _ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, size: int, width: int) -> Iterator[bytes]:
-    """Stream the first segment while `width - 1` threads fetch the next ones; yielded in order."""
-    bounds = [(start, min(start + SEGMENT, size)) for start in range(offset, size, SEGMENT)]
-    with ThreadPoolExecutor(max_workers=width - 1, thread_name_prefix="prebake-gdrive") as pool:
-        ahead: list[Future[bytes]] = []
-        next_index = 1
-
-        def refill() -> None:
-            nonlocal next_index
-            while len(ahead) < width - 1 and next_index < len(bounds):
-                start, stop = bounds[next_index]
-                ahead.append(pool.submit(lambda s=start, e=stop: b"".join(fetch(s, e))))
-                next_index += 1
-
-        refill()
-        try:
-            yield from fetch(*bounds[0])
-            while ahead:
-                data = ahead.pop(0).result()
-                refill()
-                for i in range(0, len(data), CHUNK):
-                    yield data[i : i + CHUNK]
-        finally:
-            for future in ahead:
-                future.cancel()
+    """The file's bytes; a web page where the file was expected is refused before any is handed on."""
+    if response.headers.get("Content-Type", "").startswith("text/html") and "Content-Disposition" not in response.headers:
+        response.close()
+        raise StoreError(f"{what}: Google Drive sent a web page instead of the file, so nothing was written. {SHARE_FIX}")
+    return ranged_body(response, offset, end, what)

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError
-from . import CHUNK, Store
+from . import Store
+from ._ranges import SEGMENT, ordered_ranges, range_header, ranged_body
 
-SEGMENT = 16 * 1024 * 1024
 TIMEOUT = (10, 60)
 
 
@@ -87,11 +86,8 @@ def check_response(response: requests.Response, what: str) -> None:
 
 
 def _get(session: requests.Session, url: str, offset: int, end: int | None) -> requests.Response:
-    headers = {"Accept-Encoding": "identity"}
-    if offset or end is not None:
-        headers["Range"] = f"bytes={offset}-{'' if end is None else end - 1}"
     try:
-        response = session.get(url, headers=headers, stream=True, timeout=TIMEOUT)
+        response = session.get(url, headers=range_header(offset, end), stream=True, timeout=TIMEOUT)
     except requests.RequestException as e:
         msg = f"{url}: cannot connect ({type(e).__name__}); check the network and the URL"
         raise TransientStoreError(msg) from e
@@ -104,32 +100,8 @@ def _get(session: requests.Session, url: str, offset: int, end: int | None) -> r
 
 
 def stream_range(session: requests.Session, url: str, offset: int = 0, end: int | None = None) -> Iterator[bytes]:
-    """Bytes [offset, end) of `url`, skipping what a server that ignores Range sends again."""
-    response = _get(session, url, offset, end)
-    with response:
-        skip = offset if response.status_code == 200 else 0
-        if response.status_code == 206:
-            start = response.headers.get("Content-Range", "").split(" ")[-1].split("-")[0]
-            if start != str(offset):
-                msg = f"{url}: asked for bytes from {offset}, the server sent {response.headers.get('Content-Range')!r}"
-                raise TransientStoreError(msg)
-        left = None if end is None else end - offset
-        try:
-            for chunk in response.iter_content(CHUNK):
-                if skip:
-                    cut = min(skip, len(chunk))
-                    chunk, skip = chunk[cut:], skip - cut
-                    if not chunk:
-                        continue
-                if left is not None:
-                    chunk = chunk[:left]
-                    left -= len(chunk)
-                yield chunk
-                if left == 0:
-                    return
-        except (requests.RequestException, OSError) as e:
-            msg = f"{url}: the connection dropped mid-transfer ({type(e).__name__})"
-            raise TransientStoreError(msg) from e
+    """Bytes [offset, end) of `url`."""
+    return ranged_body(_get(session, url, offset, end), offset, end, url)
 
 
 class HttpStore(Store):
@@ -161,31 +133,5 @@ class HttpStore(Store):
         if size is None or self.parallel_ranges < 2 or size - offset < 2 * SEGMENT:
             yield from stream_range(self.sessions.get(), url, offset)
             return
-        yield from _parallel_ranges(self.sessions, url, offset, size, self.parallel_ranges)
-
-
-def _parallel_ranges(sessions: Sessions, url: str, offset: int, size: int, width: int) -> Iterator[bytes]:
-    """Stream the first segment while `width - 1` threads fetch the next ones, yielded in order."""
-    bounds = [(start, min(start + SEGMENT, size)) for start in range(offset, size, SEGMENT)]
-    with ThreadPoolExecutor(max_workers=width - 1, thread_name_prefix="prebake-range") as pool:
-        ahead: list[Future[bytes]] = []
-        next_index = 1
-
-        def refill() -> None:
-            nonlocal next_index
-            while len(ahead) < width - 1 and next_index < len(bounds):
-                start, end = bounds[next_index]
-                ahead.append(pool.submit(lambda s=start, e=end: b"".join(stream_range(sessions.get(), url, s, e))))
-                next_index += 1
-
-        refill()
-        try:
-            yield from stream_range(sessions.get(), url, *bounds[0])
-            while ahead:
-                data = ahead.pop(0).result()
-                refill()
-                for i in range(0, len(data), CHUNK):
-                    yield data[i : i + CHUNK]
-        finally:
-            for future in ahead:
-                future.cancel()
+        sessions = self.sessions
+        yield from ordered_ranges(lambda s, e: stream_range(sessions.get(), url, s, e), offset, size, self.parallel_ranges)

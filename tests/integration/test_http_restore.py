@@ -57,9 +57,11 @@ def test_a_server_that_ignores_range_still_gives_a_correct_restore(tmp_path: Pat
 
 
 def test_parallel_ranged_requests_reassemble_a_large_part_in_order(tmp_path: Path, monkeypatch) -> None:
+    import builder.stores._ranges as ranges
     import builder.stores.http as http
 
     monkeypatch.setattr(http, "SEGMENT", 256 * 1024)
+    monkeypatch.setattr(ranges, "SEGMENT", 256 * 1024)
     blob = os.urandom(3_000_000)
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "blob").write_bytes(blob)

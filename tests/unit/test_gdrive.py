@@ -27,6 +27,7 @@ from builder.pack import PackOptions, pack_tree  # noqa: E402
 from builder.push import push  # noqa: E402
 from builder.restore import marker_path, restore  # noqa: E402
 from builder.stores import gdrive  # noqa: E402
+from builder.stores import _ranges as ranges  # noqa: E402
 
 PART = 150_000
 
@@ -38,7 +39,7 @@ def _fast_and_isolated(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no gdown cookies from the developer's machine
     monkeypatch.setattr(gdrive, "BACKOFF", 0.001)
     monkeypatch.setattr(gdrive, "UPLOAD_CHUNK", 256 * 1024)
-    monkeypatch.setattr(gdrive, "READ_CHUNK", 16 * 1024)
+    monkeypatch.setattr(ranges, "CHUNK", 16 * 1024)  # a reset lands mid-transfer, not before the first chunk
     monkeypatch.setattr(restore_mod, "_BACKOFF", 0.001)
 
 
