@@ -88,3 +88,45 @@ def notebook_cmd(notebook: Path, out: Path, source: str, do_build: bool, name: s
         lock = Lock((LockedPack(result.name, result.version, result.digest, (f"packs/{result.name}",)),))
         dump(lock, out / "prebake.lock")
         click.echo(f"wrote {out / 'prebake.lock'}: push the pack with `prebake push {result.pack} --to DEST -o {out / 'prebake.lock'}`")
+
+
+@cli.command("bench")
+@click.argument("source", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
+              help="Folder for bench.png, bench.json, bench.md (and, from a notebook, pack.toml, v1.ipynb, packs/).")
+@click.option("--runs", type=click.IntRange(1, 50), default=3, show_default=True, help="v1 restore runs.")
+@click.option("--v0-runs", type=click.IntRange(1, 50), default=None, help="v0 setup runs (default: --runs).")
+@click.option("--pack", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="Use this built pack instead of building SOURCE's (it must come from the same recipe).")
+@_recipe_options
+@_build_options
+def bench_cmd(source: Path, out: Path, runs: int, v0_runs: int | None, pack: Path | None, name: str | None, runtime: str,
+              prepare: tuple[str, ...], check: str | None, roots: tuple[str, ...], base_image: str | None,
+              python: str | None, no_pins: bool, quiet: bool) -> None:
+    """Measure SOURCE's setup (a v0 notebook or a recipe) from scratch against the restore of its pack.
+
+    Both run in fresh containers of the mirror image, several times; writes a stacked bar chart
+    (OUT/bench.png) and the numbers (OUT/bench.json, OUT/bench.md).
+    """
+    from .. import notebook as nbmod
+    from ..benchmark import bench, write_report
+    from ..recipe import load
+
+    if source.suffix == ".ipynb":
+        conversion = convert_notebook(source, name, runtime, prepare, check, roots, "prebake.lock")
+        recipe_path, _ = nbmod.write(conversion, out)
+        click.echo(conversion.report())
+    else:
+        recipe_path = source
+    recipe = load(recipe_path)
+    if pack is None:
+        result = build_pack(recipe_path, out / "packs", base_image, python, no_pins, quiet)
+        click.echo(result.summary())
+        pack = result.pack
+    data = bench(recipe, pack, runs=runs, v0_runs=v0_runs, on_note=_echo_note, on_line=None if quiet else _echo_line)
+    paths = write_report(data, out)
+    v0, v1 = data["v0"]["median"], data["v1"]["median"]
+    click.echo(f"v0 setup {v0['total']:.1f} s (runs: {', '.join(format(r['total'], '.1f') for r in data['v0']['runs'])}), "
+               f"v1 restore {v1['total']:.2f} s (runs: {', '.join(format(r['total'], '.2f') for r in data['v1']['runs'])}): "
+               f"{data['speedup']:.1f}x faster")
+    click.echo(f"wrote {paths['png']}, {paths['json']}, {paths['md']}")
