@@ -25,6 +25,7 @@ BLOCK = 512
 _GNU_MAGIC = b"ustar  \0"
 _REGULAR, _HARDLINK, _SYMLINK, _DIRECTORY = b"0", b"1", b"2", b"5"
 _LONGNAME, _LONGLINK = b"L", b"K"
+_BAD_NAME_PARTS = frozenset(("", ".", ".."))
 _DEVICE_KINDS = {b"3": "character device", b"4": "block device", b"6": "fifo"}
 _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1024 * 1024
@@ -76,11 +77,15 @@ class Destination:
         self._ready_dirs: set[str] = set()
 
     def prepare_parent(self, path: str, refuse: Callable[[str], Exception]) -> None:
-        """Create the member's parent so parallel tars never race to make it, and keep a
-        confined restore from following an existing link out of its root."""
+        """Refuse a parent that is (or is below) one of the pack's symlinks, keep a confined
+        restore from following an existing link out of its root, and create the parent so
+        parallel tars never race to make it. Done once per folder."""
         parent = path.rsplit("/", 1)[0] or "/"
         if parent in self._ready_dirs:
             return
+        link = self._symlink_at_or_above(parent)
+        if link:
+            raise refuse(f"{path} would be written through the symlink {link}")
         on_disk = os.path.join(self.root, parent.lstrip("/"))
         if self.confined:
             # Below a folder already proven to resolve inside the root, only a link can leave it.
@@ -92,15 +97,14 @@ class Destination:
         os.makedirs(on_disk, exist_ok=True)
         self._ready_dirs.add(parent)
 
-    def below_symlink(self, path: str) -> str | None:
+    def _symlink_at_or_above(self, folder: str) -> str | None:
         if not self.symlinks:
             return None
-        cut = path.rfind("/")
+        cut = len(folder)
         while cut > 0:
-            ancestor = path[:cut]
-            if ancestor in self.symlinks:
-                return ancestor
-            cut = path.rfind("/", 0, cut)
+            if folder[:cut] in self.symlinks:
+                return folder[:cut]
+            cut = folder.rfind("/", 0, cut)
         return None
 
 
@@ -223,17 +227,13 @@ class TarGate:
         if kind != _REGULAR and size:
             raise self._refuse(f"{name!r} is not a regular file but carries data")
         relative = name[:-1] if kind == _DIRECTORY and name.endswith("/") else name
-        parts = relative.split("/")
-        if name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        if name.startswith("/") or not _BAD_NAME_PARTS.isdisjoint(relative.split("/")):
             raise self._refuse(f"member name {name!r} is absolute, empty or contains '.' or '..'")
         path = "/" + relative
         destination = self.destination
         if not under_prefixes(path, destination.prefixes):
             allowed = ", ".join(destination.prefixes)
             raise self._refuse(f"{path} is outside the pack's prefixes ({allowed})")
-        link_parent = destination.below_symlink(path)
-        if link_parent:
-            raise self._refuse(f"{path} would be written through the symlink {link_parent}")
         if kind == _SYMLINK and path not in destination.symlinks:
             raise self._refuse(f"symlink {path} is not listed in the manifest")
         if kind == _HARDLINK:
