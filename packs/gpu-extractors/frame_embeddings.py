@@ -137,7 +137,7 @@ def self_test(weights: Path, device: str) -> int:
         writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
         rng = np.random.default_rng(0)
         for i in range(8):
-            frame = np.full((240, 320, 3), 40 * i, np.uint8)
+            frame = np.full((240, 320, 3), 30 * i, np.uint8)
             cv2.rectangle(frame, (20 * i, 30), (20 * i + 120, 200), tuple(int(v) for v in rng.integers(0, 255, 3)), -1)
             writer.write(frame)
         writer.release()
