@@ -139,7 +139,7 @@ def capture_facts(name: str) -> str:
         except metadata.PackageNotFoundError:
             continue
     lines = [
-        f"# Captured by `prebake image capture` in a live runtime.",
+        "# Captured by `prebake image capture` in a live runtime.",
         f"runtime = {json.dumps(name)}",
         f"source = {json.dumps('prebake image capture')}",
         f"base_image = {json.dumps(_ubuntu_image(here.os))}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -144,22 +143,3 @@ def test_secret_scan_refuses_keys_tokens_and_secret_values(tmp_path: Path) -> No
     (tmp_path / "opt" / "t").write_bytes(b"\x00ghp_" + b"A" * 36 + b"\x00")
     with pytest.raises(UsageError, match="a token"):
         scan_secrets(tmp_path, {})
-
-
-@pytest.mark.parametrize(("module", "forbidden"), [
-    ("recipe", ("capture", "pack", "stores", "restore", "docker", "requests")),
-    ("capture/__init__", ("pack", "stores", "restore", "cli")),
-    ("capture/docker", ("pack", "stores")),
-    ("capture/scan", ("docker", "pack", "stores")),
-    ("bake", ("cli",)),
-])
-def test_module_boundaries(module: str, forbidden: tuple[str, ...]) -> None:
-    tree = ast.parse((REPO / "builder" / f"{module}.py").read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            imported.update((node.module or "").split("."))
-            imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-    assert not imported & set(forbidden)

@@ -1,0 +1,76 @@
+"""The import rules that keep the restore path light and the modules from tangling."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import builder
+
+REPO = Path(__file__).resolve().parents[2]
+HEAVY = ("docker", "googleapiclient", "pydrive2", "gdown", "fsspec", "httplib2", "google", "nbformat",
+         "nbclient", "matplotlib", "conda_pack", "opensmile", "mediapipe", "numpy", "cv2", "torch")
+
+
+PROJECT = {p.stem for p in (REPO / "builder").rglob("*.py")} | {"capture", "stores", "cli"}
+
+
+def imported_names(module: str) -> set[str]:
+    """The project modules a builder module imports (relative imports) and the top-level
+    packages it imports (absolute imports): `http` the store and `http` the stdlib stay apart."""
+    tree = ast.parse((REPO / "builder" / f"{module}.py").read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            names.update(part for part in (node.module or "").split(".") if part in PROJECT)
+            names.update(alias.name for alias in node.names if alias.name in PROJECT)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(f"abs:{(node.module or '').split('.')[0]}")
+        elif isinstance(node, ast.Import):
+            names.update(f"abs:{alias.name.split('.')[0]}" for alias in node.names)
+    return names
+
+
+RULES = {
+    "errors": ("manifest", "pack", "restore", "stores", "capture", "cli"),
+    "manifest": ("stores", "pack", "restore", "capture", "cli"),
+    "lock": ("capture", "pack", "stores", "cli"),
+    "recipe": ("capture", "pack", "stores", "restore", "abs:docker", "abs:requests", "cli"),
+    "pack": ("capture", "stores", "restore", "cli"),
+    "extract": ("restore", "stores", "pack", "capture", "cli"),
+    "restore": ("capture", "recipe", "pack", "bake", "notebook", "cli", "abs:docker", "abs:requests"),
+    "capture/__init__": ("pack", "stores", "restore", "cli"),
+    "capture/docker": ("pack", "stores"),
+    "capture/scan": ("docker", "abs:docker", "pack", "stores"),
+    "stores/__init__": ("pack", "capture", "restore", "manifest"),
+    "stores/local": ("http", "gdrive", "fsspec", "pack", "restore"),
+    "stores/http": ("gdrive", "fsspec", "local", "pack", "restore"),
+    "stores/gdrive": ("http", "fsspec", "local", "pack", "restore"),
+    "stores/fsspec": ("http", "gdrive", "local", "pack", "restore"),
+    "bake": ("cli",),
+    "notebook": ("bake", "capture", "cli"),
+}
+
+
+@pytest.mark.parametrize("module", RULES, ids=list(RULES))
+def test_module_imports_follow_the_map(module: str) -> None:
+    assert not imported_names(module) & set(RULES[module])
+
+
+def test_the_restore_path_loads_nothing_heavy() -> None:
+    code = (
+        "import sys, builder, builder.restore, builder.cli, builder.stores.http, builder.stores.local\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_exported_names_are_the_public_api() -> None:
+    public = {name for name in vars(builder) if not name.startswith("_") and name != "annotations"}
+    modules = {name for name in public if type(getattr(builder, name)).__name__ == "module"}
+    assert set(builder.__all__) - {"__version__"} == public - modules
