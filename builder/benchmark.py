@@ -292,7 +292,7 @@ def measure_v1(engine, image: str, url: str, check: str | None, env_of_pack, on_
                 msg = f"the pack's check failed after the v1 restore (exit {done.code}): " + " | ".join(done.tail[-5:])
                 raise StepFailed(msg)
     summed = data["phases"]
-    weights = {"download": summed.get("fetch", 0.0), "decompress": summed.get("verify+decompress", 0.0),
+    weights = {"download": summed.get("download", 0.0), "decompress": summed.get("decompress", 0.0),
                "extract": summed.get("extract", 0.0)}
     total_weight = sum(weights.values()) or 1.0
     phases = {"import prebake": data["import"]}
@@ -302,9 +302,10 @@ def measure_v1(engine, image: str, url: str, check: str | None, env_of_pack, on_
 
 
 def _median_run(runs: list[Run], names: tuple[str, ...]) -> Run:
-    ordered = sorted(runs, key=lambda r: r.total)
-    middle = ordered[len(ordered) // 2]
-    return Run(statistics.median(r.total for r in runs), {k: middle.phases.get(k, 0.0) for k in names})
+    """The run with the (low) median total, so that its phases add up to it."""
+    total = statistics.median_low(r.total for r in runs)
+    middle = next(r for r in runs if r.total == total)
+    return Run(total, {k: middle.phases.get(k, 0.0) for k in names})
 
 
 def bench(recipe: Recipe, pack_dir: Path, *, runs: int = 3, v0_runs: int | None = None,
@@ -412,16 +413,13 @@ def chart(data: dict, path: Path) -> None:
     fig, (top, zoom) = plt.subplots(2, 1, figsize=(9, 4.8), gridspec_kw={"height_ratios": [2, 1]})
     for ax, rows in ((top, [("v0 setup", v0, V0_PHASES), ("v1 restore", v1, V1_PHASES)]),
                      (zoom, [("v1 restore", v1, V1_PHASES)])):
-        seen: set[str] = set()
         for y, (label, run, names) in enumerate(reversed(rows)):
             left = 0.0
             for name in names:
                 width = run["phases"].get(name, 0.0)
                 if width <= 0:
                     continue
-                ax.barh(y, width, left=left, color=colors[name], edgecolor="white",
-                        label=None if (name in seen or ax is zoom) else name)
-                seen.add(name)
+                ax.barh(y, width, left=left, color=colors[name], edgecolor="white")
                 left += width
             ax.text(left, y, f"  {run['total']:.1f} s" if run["total"] >= 10 else f"  {run['total']:.2f} s",
                     va="center", fontsize=10)
@@ -433,15 +431,10 @@ def chart(data: dict, path: Path) -> None:
                   f"({data['speedup']:.0f}x faster)", fontsize=11)
     zoom.set_title("v1 restore, zoomed in", fontsize=9)
     handles, labels = [], []
-    for ax in (top, zoom):
-        for h, l in zip(*ax.get_legend_handles_labels()):
-            if l not in labels:
-                handles.append(h)
-                labels.append(l)
-    for name in V1_PHASES:
-        if name not in labels and v1["phases"].get(name, 0) > 0:
+    for name, run in [*((n, v0) for n in V0_PHASES), *((n, v1) for n in V1_PHASES)]:
+        if name not in labels and run["phases"].get(name, 0) > 0:
             handles.append(plt.Rectangle((0, 0), 1, 1, color=colors[name]))
-            labels.append(name)
+            labels.append(f"{name} (v1)" if run is v1 and name == "download" else name)
     fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 0.84, 1))
     fig.savefig(path, dpi=120)
