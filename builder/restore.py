@@ -10,6 +10,7 @@ is written only after every part and whiteout is done, and makes the next restor
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib
 import json
@@ -28,7 +29,7 @@ import zstandard
 
 from . import lock as lockfile
 from ._fs import atomic_write
-from .errors import IntegrityError, PlatformMismatch, StoreError, TransientStoreError, UnsafePackError, UsageError
+from .errors import IntegrityError, PlatformMismatch, PrebakeError, StoreError, TransientStoreError, UnsafePackError, UsageError
 from .extract import Destination, TarGate
 from .manifest import MANIFEST_NAME, Manifest, Part, digest_of, loads
 from .runtime import current_platform, mismatches
@@ -372,6 +373,21 @@ def restore(source: str | Path, options: RestoreOptions | None = None, **overrid
     options = options or RestoreOptions()
     if overrides:
         options = RestoreOptions(**{**options.__dict__, **overrides})
+    try:
+        return _restore_all(source, options)
+    except OSError as e:
+        where = e.filename or options.root
+        if isinstance(e, PermissionError):
+            hint = "run as root or pass --root DIR"
+        elif e.errno == errno.ENOSPC:
+            hint = "free some space or restore to another --root"
+        else:
+            hint = "check the path or pass another --root"
+        msg = f"cannot write {where}: {e.strerror}; {hint}"
+        raise PrebakeError(msg) from e
+
+
+def _restore_all(source: str | Path, options: RestoreOptions) -> Restored:
     options.root.mkdir(parents=True, exist_ok=True)
     results = Restored()
     for label, locations, digest in resolve(source):

@@ -68,3 +68,11 @@ def test_bad_input_gives_one_line_and_an_exit_code(tmp_path: Path, tree: Path, c
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("prebake: error: ") and text in lines[0], result.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "root" / "opt").exists()
+
+
+def test_a_root_that_cannot_be_written_is_one_clear_line(tmp_path: Path, tree: Path) -> None:
+    prebake("pack", str(tree), "--to", "/opt/tool", "-o", str(tmp_path / "pack"))
+    (tmp_path / "a-file").write_text("not a folder")
+    result = prebake("restore", str(tmp_path / "pack"), "--root", str(tmp_path / "a-file" / "root"), check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"prebake: error: cannot write {tmp_path / 'a-file' / 'root'}: Not a directory; check the path or pass another --root"
