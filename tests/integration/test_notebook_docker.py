@@ -170,3 +170,18 @@ def test_runner_image_lacks_what_the_pack_brings(benched) -> None:
     assert ran.code == 0
     assert ran.tail == ["1", "1"], ran.tail
     assert leftover_containers() == []
+
+
+def test_notebook_build_writes_pack_and_lock_that_restores(benched, tmp_path, build_args) -> None:
+    out = tmp_path / "out"
+    proc = prebake("notebook", str(benched["v0"]), "-o", str(out), "--name", "demo", "--build", "--prepare", PREPARE,
+                   "--check", CHECK, "-q", *build_args)
+    assert "built demo 1" in proc.stdout or "is up to date" in proc.stdout
+    lock = (out / "prebake.lock").read_text()
+    assert 'locations = ["packs/demo"]' in lock
+    root = tmp_path / "root"
+    restored = prebake("restore", str(out / "prebake.lock"), "--root", str(root), "--force")
+    assert "restored demo 1" in restored.stdout + restored.stderr
+    assert (root / "content" / "work" / "data.csv").stat().st_size > 500_000
+    assert (root / "usr" / "local" / "bin" / "greet").exists()
+    assert (root / "usr" / "bin" / "figlet").exists() or (root / "usr" / "bin" / "figlet-figlet").exists()
