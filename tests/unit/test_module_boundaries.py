@@ -42,7 +42,7 @@ RULES = {
     "recipe": ("capture", "pack", "stores", "restore", "abs:docker", "abs:requests", "cli"),
     "pack": ("capture", "stores", "restore", "cli"),
     "extract": ("restore", "stores", "pack", "capture", "cli"),
-    "restore": ("capture", "recipe", "pack", "bake", "notebook", "cli", "abs:docker", "abs:requests"),
+    "restore": ("capture", "recipe", "pack", "bake", "notebook", "benchmark", "cli", "abs:docker", "abs:requests"),
     "capture/__init__": ("pack", "stores", "restore", "cli"),
     "capture/docker": ("pack", "stores"),
     "capture/scan": ("docker", "abs:docker", "pack", "stores"),
@@ -53,6 +53,7 @@ RULES = {
     "stores/fsspec": ("http", "gdrive", "local", "pack", "restore"),
     "bake": ("cli",),
     "notebook": ("bake", "capture", "cli"),
+    "benchmark": ("cli",),
 }
 
 

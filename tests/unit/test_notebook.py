@@ -185,14 +185,3 @@ def test_cli_writes_recipe_and_v1(tmp_path: Path, capsys) -> None:
     nbformat.validate(nbformat.reads(json.dumps(v1), 4))
     assert len(v1["cells"]) == 3
 
-
-def test_the_restore_path_does_not_import_notebook_or_nbformat() -> None:
-    """builder, builder.restore and the stores never import builder.notebook (nbformat is an extra)."""
-    for path in [REPO / "builder" / "__init__.py", REPO / "builder" / "restore.py", *(REPO / "builder" / "stores").glob("*.py")]:
-        tree = ast.parse(path.read_text())
-        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-        assert not any("notebook" in n or "nbformat" in n or "benchmark" in n for n in names), path
-    tree = ast.parse((REPO / "builder" / "notebook.py").read_text())
-    imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert not imported & {"bake", "capture", "cli"}
