@@ -141,7 +141,7 @@ def self_test(weights: Path, device: str) -> int:
             cv2.rectangle(frame, (20 * i, 30), (20 * i + 120, 200), tuple(int(v) for v in rng.integers(0, 255, 3)), -1)
             writer.write(frame)
         writer.release()
-        vectors, indices, _ = embed(model, clip, device, 1, 4)
+        vectors, _, _ = embed(model, clip, device, 1, 4)
     assert vectors.shape == (8, 512), vectors.shape
     assert np.isfinite(vectors).all()
     assert not np.allclose(vectors[0], vectors[-1])

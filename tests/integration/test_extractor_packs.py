@@ -39,7 +39,7 @@ PACKS = ("opensmile", "pose", "face")
 def built(tmp_path_factory, build_args) -> dict:
     out = tmp_path_factory.mktemp("extractors") / "packs"
     proc = prebake("build", *(str(REPO / "packs" / name) for name in PACKS), "-o", str(out), *build_args, timeout=1500)
-    seconds = {m[1]: float(m[2]) for m in re.finditer(r"^built (\S+) \S+ in ([\d.]+) s", proc.stdout, re.M)}
+    seconds = {m[1]: float(m[2]) for m in re.finditer(r"^built (\S+) \S+ in ([\d.]+) s", proc.stdout, re.MULTILINE)}
     return {"out": out, "proc": proc, "seconds": seconds}
 
 
@@ -154,7 +154,7 @@ def test_gpu_extractors_fetch_weights_with_sha256_and_install_the_command(gpu_re
     server, sha256-checked, copied in), the capture, and a check in a fresh container that the weights
     and their recorded sha256 are there and that the command refuses clearly without torch. What does
     not: the ResNet-18 forward pass (no torch in the test image; the real weights cannot be fetched)."""
-    folder, sha = gpu_recipe
+    folder, _sha = gpu_recipe
     started = time.perf_counter()
     proc = prebake("build", str(folder), "-o", str(tmp_path / "packs"), *build_args)
     seconds = time.perf_counter() - started

@@ -4,10 +4,10 @@ OpenPose BODY_25 mapping, the recipes in packs/ and the [[file]] entries recipes
 from __future__ import annotations
 
 import importlib.util
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from builder.errors import UsageError
 from builder.recipe import load, parse
