@@ -1,20 +1,27 @@
-"""Safe, fast extraction: a header-by-header gate in front of GNU tar.
+"""Safe, fast extraction of one part's tar stream, member by member, as the bytes arrive.
 
-Python's tarfile is too slow to extract a large pack in time (DESIGN.md), so GNU tar writes the
-files. Every byte reaches tar through `TarGate`, which parses each header first and passes it on
-only once it is proven safe: a normalised relative name under the pack's prefixes, a plain file,
-directory, symlink or hard link, never below one of the pack's symlinks, the setuid and setgid
-bits dropped. Anything tar could read differently from this parser (pax records, other formats,
-bad checksums, sizes on members without data, trailing bytes) is refused, not interpreted.
+Every header is parsed and checked before anything of its member is written: a normalised
+relative name under the pack's prefixes, a plain file, directory, symlink or hard link, never
+below one of the pack's symlinks, setuid and setgid bits dropped. Anything a tar reader could
+interpret in more than one way (pax records, other formats, bad checksums, sizes on members
+without data, bytes after the end) is refused, not interpreted.
+
+Members are written with plain system calls: open(O_EXCL|O_NOFOLLOW), write, fchmod, futimens.
+That is one copy of each byte where piping into GNU tar costs three (into the pipe, out of it,
+into the file) plus tar's own process; measured on a 577 MB, 17,807-entry tree in tmpfs, tar
+alone spent 0.76 s writing what this writes in 0.60 s. Python's tarfile stays out of the hot
+path: its per-member overhead is what makes it slow, not the system calls.
+
+Directories are created as needed and get their mode and mtime from the pack only after every
+part is done (`Destination.finish`), so a read-only folder never blocks a later file and a
+folder that was already there keeps its own metadata.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import subprocess
-import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,19 +34,7 @@ _REGULAR, _HARDLINK, _SYMLINK, _DIRECTORY = b"0", b"1", b"2", b"5"
 _LONGNAME, _LONGLINK = b"L", b"K"
 _BAD_NAME_PARTS = frozenset(("", ".", ".."))
 _DEVICE_KINDS = {b"3": "character device", b"4": "block device", b"6": "fifo"}
-_F_SETPIPE_SZ = 1031
-_PIPE_SIZE = 1024 * 1024
-_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
-_TAR_FLAGS = (
-    "--extract",
-    "--file=-",
-    "--blocking-factor=2048",
-    "--read-full-records",
-    "--preserve-permissions",
-    "--numeric-owner",
-    "--no-overwrite-dir",
-    "--keep-directory-symlink",
-)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _number(field: bytes, what: str) -> int:
@@ -54,10 +49,6 @@ def _number(field: bytes, what: str) -> int:
 
 def _checksum_ok(header: bytes) -> bool:
     return _number(header[148:156], "checksum") == sum(header) - sum(header[148:156]) + 8 * 32
-
-
-def _name(raw: bytes) -> str:
-    return os.fsdecode(raw)
 
 
 class Destination:
@@ -77,18 +68,24 @@ class Destination:
         self.confined = root.resolve() != Path("/")
         self._real_root = os.path.realpath(root)
         self._ready_dirs: set[str] = set()
+        self._created: set[str] = set()
+        self._dir_metadata: list[tuple[str, int, int]] = []
+        self._lock = threading.Lock()
+
+    def on_disk(self, path: str) -> str:
+        return os.path.join(self.root, path.lstrip("/"))
 
     def prepare_parent(self, path: str, refuse: Callable[[str], Exception]) -> None:
         """Refuse a parent that is (or is below) one of the pack's symlinks, keep a confined
-        restore from following an existing link out of its root, and create the parent so
-        parallel tars never race to make it. Done once per folder."""
+        restore from following an existing link out of its root, and create the parent.
+        Done once per folder."""
         parent = path.rsplit("/", 1)[0] or "/"
         if parent in self._ready_dirs:
             return
         link = self._symlink_at_or_above(parent)
         if link:
             raise refuse(f"{path} would be written through the symlink {link}")
-        on_disk = os.path.join(self.root, parent.lstrip("/"))
+        on_disk = self.on_disk(parent)
         if self.confined:
             # Below a folder already proven to resolve inside the root, only a link can leave it.
             proven = (parent.rsplit("/", 1)[0] or "/") in self._ready_dirs
@@ -96,8 +93,38 @@ class Destination:
                 real = os.path.realpath(on_disk)
                 if real != self._real_root and not real.startswith(self._real_root + "/"):
                     raise refuse(f"{path} would be written through a link that leaves {self.root}")
-        os.makedirs(on_disk, exist_ok=True)
+        self._make_dirs(parent)
         self._ready_dirs.add(parent)
+
+    def _make_dirs(self, folder: str) -> None:
+        """mkdir -p that remembers which folders this restore created."""
+        try:
+            os.mkdir(self.on_disk(folder))
+        except FileNotFoundError:
+            self._make_dirs(folder.rsplit("/", 1)[0] or "/")
+            self._make_dirs(folder)
+            return
+        except FileExistsError:
+            if not os.path.isdir(self.on_disk(folder)):
+                msg = f"{self.on_disk(folder)} exists and is not a folder; remove it and restore again"
+                raise IntegrityError(msg) from None
+            return
+        with self._lock:
+            self._created.add(folder)
+
+    def directory(self, path: str, mode: int, mtime: int) -> None:
+        """A directory member: created now, its metadata applied by `finish` (if we created it)."""
+        self._make_dirs(path)
+        with self._lock:
+            if path in self._created:
+                self._dir_metadata.append((path, mode, mtime))
+
+    def finish(self) -> None:
+        """Apply the pack's mode and mtime to the folders this restore created, deepest first."""
+        for path, mode, mtime in sorted(self._dir_metadata, key=lambda item: item[0].count("/"), reverse=True):
+            on_disk = self.on_disk(path)
+            os.chmod(on_disk, mode)
+            os.utime(on_disk, ns=(mtime * 10**9, mtime * 10**9), follow_symlinks=False)
 
     def _symlink_at_or_above(self, folder: str) -> str | None:
         if not self.symlinks:
@@ -110,8 +137,20 @@ class Destination:
         return None
 
 
-class TarGate:
-    """Streams one part's tar bytes into `tar -x`, checking every header before it passes."""
+def _replace(create: Callable[[], object], path: str) -> object:
+    """Run `create`; if something is in the way, remove it (never a folder) and try once more."""
+    try:
+        return create()
+    except FileExistsError:
+        if os.path.isdir(path) and not os.path.islink(path):
+            msg = f"{path} is a folder where the pack has a file or link; remove it and restore again"
+            raise IntegrityError(msg) from None
+        os.unlink(path)
+        return create()
+
+
+class PartWriter:
+    """Extracts one part's tar stream as it is fed, checking every header before it acts."""
 
     def __init__(self, destination: Destination, part: str) -> None:
         self.destination = destination
@@ -120,42 +159,36 @@ class TarGate:
         self._regular: set[str] = set()
         self._header = bytearray()
         self._data_left = 0
+        self._padding_left = 0
+        self._fd: int | None = None
+        self._file: tuple[str, int, int] | None = None
         self._meta: dict[bytes, bytearray] = {}
         self._meta_kind: bytes | None = None
-        self._held = bytearray()
         self._ended = False
         self._zero_blocks = 0
-        self._stderr = tempfile.TemporaryFile()
-        self._tar = subprocess.Popen(
-            ["tar", *_TAR_FLAGS, f"--directory={destination.root}"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=self._stderr,
-        )
-        assert self._tar.stdin is not None
-        self._fd = self._tar.stdin.fileno()
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(self._fd, _F_SETPIPE_SZ, _PIPE_SIZE)
 
     def _refuse(self, reason: str) -> UnsafePackError:
         return UnsafePackError(f"{self.part}: refused: {reason}; the pack is unsafe, do not restore it")
 
     def feed(self, data: bytes) -> None:
         view = memoryview(data)
-        out: list[memoryview | bytes] = []
         pos, end = 0, len(view)
         while pos < end:
             if self._data_left:
                 n = min(self._data_left, end - pos)
                 if self._meta_kind is not None:
                     self._meta[self._meta_kind] += view[pos : pos + n]
-                    self._held += view[pos : pos + n]
                 else:
-                    out.append(view[pos : pos + n])
+                    self._write(view[pos : pos + n])
                 self._data_left -= n
                 pos += n
                 if not self._data_left:
-                    self._meta_kind = None
+                    self._member_done()
+                continue
+            if self._padding_left:
+                n = min(self._padding_left, end - pos)
+                self._padding_left -= n
+                pos += n
                 continue
             take = min(BLOCK - len(self._header), end - pos)
             self._header += view[pos : pos + take]
@@ -163,54 +196,39 @@ class TarGate:
             if len(self._header) == BLOCK:
                 header = bytes(self._header)
                 self._header.clear()
-                out.extend(self._on_header(header))
-        self._write(out)
+                self._on_header(header)
 
-    def _write(self, pieces: list[memoryview | bytes]) -> None:
-        """Gathered writes: one system call for a whole batch, without copying it first."""
-        first = 0
-        while first < len(pieces):
-            try:
-                written = os.writev(self._fd, pieces[first : first + _IOV_MAX])
-            except BrokenPipeError as e:
-                raise IntegrityError(self._tar_failure()) from e
-            while first < len(pieces) and written >= len(pieces[first]):
-                written -= len(pieces[first])
-                first += 1
-            if written:
-                pieces[first] = memoryview(pieces[first])[written:]
+    def _write(self, piece: memoryview) -> None:
+        assert self._fd is not None
+        while piece:
+            piece = piece[os.write(self._fd, piece) :]
 
-    def _on_header(self, header: bytes) -> list[bytes]:
+    def _on_header(self, header: bytes) -> None:
         if self._ended:
             if header.count(0) != BLOCK:
                 raise IntegrityError(f"{self.part}: data after the end of the tar archive")
-            return []
+            return
         if header.count(0) == BLOCK:
             self._zero_blocks += 1
-            if self._zero_blocks == 2:
-                self._ended = True
-            return [header]
+            self._ended = self._zero_blocks == 2
+            return
         if self._zero_blocks:
             raise IntegrityError(f"{self.part}: a lone zero block in the middle of the tar archive")
         if header[257:265] != _GNU_MAGIC or not _checksum_ok(header):
             raise IntegrityError(f"{self.part}: damaged or non-GNU tar header")
         kind = header[156:157]
         size = _number(header[124:136], "size")
+        self._padding_left = -size % BLOCK
         if kind in (_LONGNAME, _LONGLINK):
             if kind in self._meta or size > 64 * 1024:
                 raise self._refuse("malformed GNU long name record")
-            self._held += header
             self._meta[kind] = bytearray()
             self._meta_kind = kind
-            self._data_left = size + (-size % BLOCK)
-            return []
-        name_raw = self._long(_LONGNAME, header[0:100])
-        link_raw = self._long(_LONGLINK, header[157:257])
-        held = bytes(self._held)
-        self._held.clear()
-        header = self._check(header, kind, size, _name(name_raw), _name(link_raw))
-        self._data_left = size + (-size % BLOCK)
-        return [held, header]
+            self._data_left = size
+            return
+        name = os.fsdecode(self._long(_LONGNAME, header[0:100]))
+        linkname = os.fsdecode(self._long(_LONGLINK, header[157:257]))
+        self._start(header, kind, size, name, linkname)
 
     def _long(self, kind: bytes, field: bytes) -> bytes:
         record = self._meta.pop(kind, None)
@@ -221,7 +239,8 @@ class TarGate:
             raise self._refuse("a GNU long name with an embedded NUL")
         return text
 
-    def _check(self, header: bytes, kind: bytes, size: int, name: str, linkname: str) -> bytes:
+    def _start(self, header: bytes, kind: bytes, size: int, name: str, linkname: str) -> None:
+        """Check one member, then create it (a regular file's data follows in later feeds)."""
         if kind in _DEVICE_KINDS:
             raise self._refuse(f"{name!r} is a {_DEVICE_KINDS[kind]}")
         if kind not in (_REGULAR, _HARDLINK, _SYMLINK, _DIRECTORY):
@@ -238,62 +257,60 @@ class TarGate:
             raise self._refuse(f"{path} is outside the pack's prefixes ({allowed})")
         if kind == _SYMLINK and path not in destination.symlinks:
             raise self._refuse(f"symlink {path} is not listed in the manifest")
-        if kind == _HARDLINK:
-            if linkname not in self._regular:
-                raise self._refuse(f"hard link {path} points to {linkname!r}, not a file earlier in this part")
-        elif kind == _REGULAR:
-            self._regular.add(relative)
+        if kind == _HARDLINK and linkname not in self._regular:
+            raise self._refuse(f"hard link {path} points to {linkname!r}, not a file earlier in this part")
         destination.prepare_parent(path, self._refuse)
+        mode = _number(header[100:108], "mode") & 0o7777
+        if not destination.allow_setuid:
+            mode &= ~0o6000
+        mtime = _number(header[136:148], "mtime")
+        on_disk = destination.on_disk(path)
         self.written.append(relative)
-        mode = _number(header[100:108], "mode")
-        if mode & 0o6000 and not destination.allow_setuid:
-            return _with_mode(header, mode & ~0o6000)
-        return header
+        if kind == _DIRECTORY:
+            destination.directory(path, mode, mtime)
+        elif kind == _SYMLINK:
+            _replace(lambda: os.symlink(linkname, on_disk), on_disk)
+        elif kind == _HARDLINK:
+            source = destination.on_disk("/" + linkname)
+            _replace(lambda: os.link(source, on_disk, follow_symlinks=False), on_disk)
+        else:
+            self._regular.add(relative)
+            self._fd = _replace(lambda: os.open(on_disk, _CREATE, 0o600), on_disk)  # type: ignore[assignment]
+            self._file = (on_disk, mode, mtime)
+            self._data_left = size
+            if not size:
+                self._member_done()
+
+    def _member_done(self) -> None:
+        if self._meta_kind is not None:
+            self._meta_kind = None
+            return
+        fd, self._fd = self._fd, None
+        assert fd is not None and self._file is not None
+        try:
+            _, mode, mtime = self._file
+            os.fchmod(fd, mode)
+            os.utime(fd, ns=(mtime * 10**9, mtime * 10**9))
+        finally:
+            os.close(fd)
+        self._file = None
 
     def finish(self) -> None:
-        """Close tar's input and wait for it; raise if the archive was incomplete or tar failed."""
-        complete = self._ended and not self._data_left and not self._header and not self._held
-        with contextlib.suppress(BrokenPipeError):
-            assert self._tar.stdin is not None
-            self._tar.stdin.close()
-        code = self._tar.wait()
-        if code != 0:
-            raise IntegrityError(self._tar_failure())
-        if not complete:
+        """Raise if the archive stopped before its end-of-archive marker."""
+        if not (self._ended and not self._data_left and not self._header and self._fd is None):
             raise IntegrityError(f"{self.part}: the tar archive ends before its end-of-archive marker")
-        self._stderr.close()
 
     def abort(self) -> None:
-        """Stop tar and remove what this part wrote, so a failed part leaves nothing behind."""
-        with contextlib.suppress(OSError):
-            self._tar.kill()
-        with contextlib.suppress(BrokenPipeError, OSError):
-            assert self._tar.stdin is not None
-            self._tar.stdin.close()
-        self._tar.wait()
-        self._stderr.close()
-        root = self.destination.root
+        """Remove what this part wrote, so a failed part leaves nothing behind."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
         for relative in reversed(self.written):
-            path = root / relative
+            path = self.destination.on_disk("/" + relative)
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                if path.is_dir() and not path.is_symlink():
+                if os.path.isdir(path) and not os.path.islink(path):
                     with contextlib.suppress(OSError):
-                        path.rmdir()
+                        os.rmdir(path)
                 else:
-                    path.unlink()
-
-    def _tar_failure(self) -> str:
-        self._tar.wait()
-        self._stderr.seek(0)
-        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
-        detail = lines[-1] if lines else f"exit status {self._tar.returncode}"
-        return f"{self.part}: tar could not extract it: {detail}"
-
-
-def _with_mode(header: bytes, mode: int) -> bytes:
-    """The header with a new mode field and a recomputed checksum."""
-    block = bytearray(header)
-    block[100:108] = b"%07o\0" % mode
-    block[148:156] = b" " * 8
-    block[148:156] = b"%06o\0 " % sum(block)
-    return bytes(block)
+                    os.unlink(path)

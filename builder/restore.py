@@ -1,8 +1,8 @@
-"""The loader: fetch -> sha256 -> zstd -> gated GNU tar, parts in parallel, install marker last.
+"""The loader: fetch -> sha256 -> zstd -> checked extraction, parts in parallel, marker last.
 
 Each part is one thread: its bytes are hashed and decompressed as they arrive and the tar stream
-goes through extract.TarGate into its own `tar -x`, so download, verification, decompression and
-extraction overlap. A dropped connection resumes at the byte it stopped at; a part whose size or
+goes through extract.PartWriter, which checks each header and writes the member, so download,
+verification, decompression and extraction overlap. A dropped connection resumes at the byte it stopped at; a part whose size or
 sha256 does not match has its files removed and is fetched again. Finished parts are recorded, so
 a restore that was killed resumes where it stopped; the install marker (with the pack's digest)
 is written only after every part and whiteout is done, and makes the next restore a no-op.
@@ -30,7 +30,7 @@ import zstandard
 from . import lock as lockfile
 from ._fs import atomic_write
 from .errors import IntegrityError, PlatformMismatch, PrebakeError, StoreError, TransientStoreError, UnsafePackError, UsageError
-from .extract import Destination, TarGate
+from .extract import Destination, PartWriter
 from .manifest import MANIFEST_NAME, Manifest, Part, digest_of, loads
 from .runtime import current_platform, mismatches
 from .stores import Store, open_store
@@ -98,9 +98,9 @@ class _CorruptPart(IntegrityError):
 
 
 def default_jobs() -> int:
-    """Four parts at once even on two cores: the threads mostly wait on tar and the disk, and
-    on a slow filesystem more writers in parallel measured 2x faster than two."""
-    return 4
+    """One part per core, at least two and at most four: the threads share the GIL for header
+    checks and file calls, and on 2 cores a third or fourth thread measured slower, not faster."""
+    return max(2, min(4, os.cpu_count() or 2))
 
 
 # ---------------------------------------------------------------- where packs come from
@@ -157,6 +157,20 @@ def read_part(store: Store, part: Part, retries: int) -> Iterator[bytes]:
             time.sleep(_BACKOFF * failures)
 
 
+class _TimedSink:
+    """Where zstd writes decompressed blocks: the part's writer, with the time spent in it."""
+
+    def __init__(self, writer: PartWriter) -> None:
+        self.writer = writer
+        self.seconds = 0.0
+
+    def write(self, data: bytes) -> int:
+        started = time.perf_counter()
+        self.writer.feed(data)
+        self.seconds += time.perf_counter() - started
+        return len(data)
+
+
 class _PartRun:
     """Fetches, verifies and extracts one part; the timings it spent in each phase."""
 
@@ -167,24 +181,26 @@ class _PartRun:
 
     def run(self) -> None:
         for attempt in range(self.retries + 1):
-            gate = TarGate(self.destination, self.part.name)
+            writer = PartWriter(self.destination, self.part.name)
             try:
-                self._once(gate)
+                self._once(writer)
                 return
             except _CorruptPart as e:
-                gate.abort()
+                writer.abort()
                 if attempt == self.retries:
                     msg = f"{e} (fetched {attempt + 1} times from {self.store.describe(self.part.name)}); the copy there is damaged: push the pack again or use another location"
                     raise IntegrityError(msg) from None
                 log.warning("%s; its files were removed, fetching it again", e)
             except BaseException:
-                gate.abort()
+                writer.abort()
                 raise
 
-    def _once(self, gate: TarGate) -> None:
+    def _once(self, writer: PartWriter) -> None:
         part, clock = self.part, time.perf_counter
         hasher = hashlib.sha256()
-        decompressor = zstandard.ZstdDecompressor().decompressobj()
+        sink = _TimedSink(writer)
+        # stream_writer hands each decompressed block straight to the writer: no joined copies.
+        decompressor = zstandard.ZstdDecompressor().stream_writer(sink, write_return_read=True)
         received = 0
         stream = read_part(self.store, part, self.retries)
         try:
@@ -201,16 +217,10 @@ class _PartRun:
                     raise _CorruptPart(f"{part.name} is larger than the {part.size} bytes the manifest says")
                 hasher.update(chunk)
                 try:
-                    data = decompressor.decompress(chunk)
+                    decompressor.write(chunk)
                 except zstandard.ZstdError as e:
                     raise IntegrityError(f"{part.name}: zstd cannot decompress it ({e})") from e
-                t2 = clock()
-                self.phases["decompress"] += t2 - t1
-                if data:
-                    gate.feed(data)
-                self.phases["extract"] += clock() - t2
-            if not decompressor.eof or decompressor.unused_data:
-                raise IntegrityError(f"{part.name}: the zstd frame is incomplete or followed by stray bytes")
+                self.phases["decompress"] += clock() - t1
         except IntegrityError as e:
             if isinstance(e, _CorruptPart):
                 raise
@@ -220,12 +230,15 @@ class _PartRun:
             if received != part.size or hasher.hexdigest() != part.sha256:
                 raise _CorruptPart(f"{part.name} is corrupt ({received} of {part.size} bytes, sha256 mismatch)") from e
             raise
+        finally:
+            self.phases["decompress"] -= sink.seconds
+            self.phases["extract"] += sink.seconds
         if received != part.size:
             raise _CorruptPart(f"{part.name} is truncated: {received} of {part.size} bytes")
         if hasher.hexdigest() != part.sha256:
             raise _CorruptPart(f"{part.name} is corrupt: its sha256 is {hasher.hexdigest()}, the manifest says {part.sha256}")
         t3 = clock()
-        gate.finish()
+        writer.finish()
         self.phases["extract"] += clock() - t3
 
 
@@ -335,6 +348,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
     finally:
         if bar is not None:
             bar.close()
+    destination.finish()
     for whiteout in manifest.whiteouts:
         _remove(Path(_rooted(root, whiteout)))
     atomic_write(

@@ -111,12 +111,12 @@ def test_a_restore_killed_half_way_can_be_run_again(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
         "from builder.restore import restore\n"
-        "from builder.extract import TarGate\n"
-        "feed = TarGate.feed\n"
+        "from builder.extract import PartWriter\n"
+        "feed = PartWriter.feed\n"
         "def slow(self, data):\n"
         "    time.sleep(0.2)\n"
         "    feed(self, data)\n"
-        "TarGate.feed = slow\n"
+        "PartWriter.feed = slow\n"
         f"restore({str(tmp_path / 'pack')!r}, root=__import__('pathlib').Path({str(root)!r}), progress=False, jobs=1)\n"
     )
     child = subprocess.Popen([sys.executable, "-c", script])
