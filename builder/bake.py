@@ -145,6 +145,19 @@ def _up_to_date(pack_dir: Path, key: dict[str, str]) -> Manifest | None:
     return None
 
 
+def _cached(recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOptions, clock: _Clock,
+            **facts: str) -> tuple[dict[str, str], Path, BuildResult | None]:
+    """The build's cache key (the image facts, recipe digest and dependencies), where its pack
+    goes, and the skipped result when the pack there was built from the same key."""
+    key = {**facts, "recipe_digest": recipe.digest, "depends": ",".join(f"{n}@{d}" for n, _, d in deps)}
+    pack_dir = options.out / recipe.name
+    if not options.force:
+        current = _up_to_date(pack_dir, key)
+        if current is not None:
+            return key, pack_dir, _skipped(recipe, pack_dir, current, clock)
+    return key, pack_dir, None
+
+
 def _skipped(recipe: Recipe, pack_dir: Path, manifest: Manifest, clock: _Clock) -> BuildResult:
     return BuildResult(recipe.name, recipe.version, pack_dir, manifest.digest, skipped=True,
                        seconds=time.perf_counter() - clock.started, stats=dict(manifest.stats))
@@ -315,18 +328,9 @@ def _build_docker(engine, recipe: Recipe, deps: list[tuple[str, Path, str]], opt
     if built:
         _note(options, f"built the mirror image {tag}")
     t = clock.lap("image", t)
-    key = {
-        "backend": "docker",
-        "image": tag,
-        "image_id": image,
-        "recipe_digest": recipe.digest,
-        "depends": ",".join(f"{n}@{d}" for n, _, d in deps),
-    }
-    pack_dir = options.out / recipe.name
-    if not options.force:
-        current = _up_to_date(pack_dir, key)
-        if current is not None:
-            return _skipped(recipe, pack_dir, current, clock)
+    key, pack_dir, skipped = _cached(recipe, deps, options, clock, backend="docker", image=tag, image_id=image)
+    if skipped:
+        return skipped
     secrets = _secrets(recipe)
 
     prep_hash = hashlib.sha256(repr((image, [s.run for s in recipe.prepare], key["depends"])).encode()).hexdigest()[:16]
@@ -451,17 +455,10 @@ def _build_scan(recipe: Recipe, deps: list[tuple[str, Path, str]], options: Buil
     clock = _Clock()
     t = clock.started
     here = current_platform()
-    key = {
-        "backend": "scan",
-        "image": f"{here.os} python {here.python} ({here.arch})",
-        "recipe_digest": recipe.digest,
-        "depends": ",".join(f"{n}@{d}" for n, _, d in deps),
-    }
-    pack_dir = options.out / recipe.name
-    if not options.force:
-        current = _up_to_date(pack_dir, key)
-        if current is not None:
-            return _skipped(recipe, pack_dir, current, clock)
+    key, pack_dir, skipped = _cached(recipe, deps, options, clock, backend="scan",
+                                     image=f"{here.os} python {here.python} ({here.arch})")
+    if skipped:
+        return skipped
     if deps:
         msg = f"{recipe.source}: depends: the scan backend builds in this runtime; restore {', '.join(d[0] for d in deps)} here first and drop depends"
         raise UsageError(msg)
