@@ -1,5 +1,6 @@
-"""The opensmile pack's check: a wav synthesized here (numpy) through `smile-features` gives exactly
-the published number of features for each set, with no NaN."""
+"""The opensmile pack's check: a wav synthesized here (numpy) through `smile-features`, and through
+`SMILExtract` with each set's config, gives exactly the published number of features for each set,
+with no NaN."""
 
 import csv
 import math
@@ -12,6 +13,12 @@ from pathlib import Path
 import numpy as np
 
 EXPECTED = {"eGeMAPSv02": 88, "IS10": 1582, "ComParE_2016": 6373, "emobase": 988}
+CONFIGS = {
+    "eGeMAPSv02": "egemaps/v02/eGeMAPSv02.conf",
+    "IS10": "is09-13/IS10_paraling_compat.conf",
+    "ComParE_2016": "compare/ComParE_2016.conf",
+    "emobase": "emobase/emobase.conf",
+}
 
 
 def voice(seconds: float = 3.0, rate: int = 16000) -> np.ndarray:
@@ -47,6 +54,15 @@ def main() -> None:
             nan = [header[3 + i] for i, v in enumerate(features) if math.isnan(v)]
             assert not nan, f"{name}: NaN in {nan[:5]}"
             print(f"opensmile check: {name}: {len(features)} features, no NaN")
+            plain = Path(tmp) / f"{name}-SMILExtract.csv"
+            subprocess.run(["SMILExtract", "-C", CONFIGS[name], "-I", str(wav), "-O", str(plain), "-l", "1"], check=True)
+            with plain.open() as f:
+                rows = list(csv.reader(f, delimiter=";"))
+            assert rows[0][0] == "frameTime" and len(rows) == 2, rows[0][:2]
+            values = [float(v) for v in rows[1][1:]]
+            assert len(values) == count, f"SMILExtract {name}: {len(values)} features, expected {count}"
+            assert not any(math.isnan(v) for v in values), f"SMILExtract {name}: NaN"
+            print(f"opensmile check: SMILExtract -C {CONFIGS[name]}: {len(values)} features, no NaN")
     import opensmile
 
     print(f"opensmile check passed (opensmile {opensmile.__version__}, {sys.executable})")

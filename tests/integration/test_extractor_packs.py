@@ -66,6 +66,8 @@ def test_each_pack_builds_and_passes_its_check_in_a_fresh_container(built) -> No
     assert sorted(built["seconds"]) == sorted(PACKS), stdout
     for expected in ("opensmile check: eGeMAPSv02: 88 features, no NaN", "opensmile check: IS10: 1582 features, no NaN",
                      "opensmile check: ComParE_2016: 6373 features, no NaN", "opensmile check: emobase: 988 features, no NaN",
+                     "opensmile check: SMILExtract -C is09-13/IS10_paraling_compat.conf: 1582 features, no NaN",
+                     "opensmile check: SMILExtract -C compare/ComParE_2016.conf: 6373 features, no NaN",
                      "pose check passed: photo and 10 video frames", "face check passed: one face, 478 (and 468) landmarks"):
         assert expected in stderr
     assert stderr.count("check in a fresh container") == 3
@@ -74,7 +76,7 @@ def test_each_pack_builds_and_passes_its_check_in_a_fresh_container(built) -> No
 
 def test_opensmile_is_in_the_notebooks_python_with_its_command_and_configs(built) -> None:
     names = _names(built["out"] / "opensmile")
-    assert "usr/local/bin/smile-features" in names
+    assert "usr/local/bin/smile-features" in names and "usr/local/bin/SMILExtract" in names
     assert any(n.endswith("opensmile/core/config/is09-13/IS10_paraling_compat.conf") for n in names)
     assert any(n.endswith("opensmile/core/bin/manylinux_2_17_x86_64/libSMILEapi.so") for n in names)
     assert not [n for n in names if "/.cache/" in n]
