@@ -413,7 +413,7 @@ def chart(data: dict, path: Path) -> None:
     fig, (top, zoom) = plt.subplots(2, 1, figsize=(9, 4.8), gridspec_kw={"height_ratios": [2, 1]})
     for ax, rows in ((top, [("v0 setup", v0, V0_PHASES), ("v1 restore", v1, V1_PHASES)]),
                      (zoom, [("v1 restore", v1, V1_PHASES)])):
-        for y, (label, run, names) in enumerate(reversed(rows)):
+        for y, (_, run, names) in enumerate(reversed(rows)):
             left = 0.0
             for name in names:
                 width = run["phases"].get(name, 0.0)

@@ -14,7 +14,6 @@ import json
 import subprocess
 import time
 from contextlib import closing
-from pathlib import Path
 
 import nbformat
 import pytest
