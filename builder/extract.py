@@ -37,6 +37,22 @@ _DEVICE_KINDS = {b"3": "character device", b"4": "block device", b"6": "fifo"}
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+def _read_umask() -> int:
+    """The process umask, read without setting it (os.umask can only swap it, for every thread)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o777
+
+
+# Files are created with their final mode; only bits the umask removes need an fchmod.
+_UMASK = _read_umask()
+
+
 def _number(field: bytes, what: str) -> int:
     if field[:1] and field[0] & 0x80:
         return int.from_bytes(field[1:], "big")
@@ -67,13 +83,15 @@ class Destination:
         self.allow_setuid = allow_setuid
         self.confined = root.resolve() != Path("/")
         self._real_root = os.path.realpath(root)
+        self._prefix = "" if str(root) == "/" else str(root).rstrip("/")
         self._ready_dirs: set[str] = set()
         self._created: set[str] = set()
         self._dir_metadata: list[tuple[str, int, int]] = []
         self._lock = threading.Lock()
 
     def on_disk(self, path: str) -> str:
-        return os.path.join(self.root, path.lstrip("/"))
+        """Where absolute pack path `path` lands under the root."""
+        return self._prefix + path
 
     def prepare_parent(self, path: str, refuse: Callable[[str], Exception]) -> None:
         """Refuse a parent that is (or is below) one of the pack's symlinks, keep a confined
@@ -275,7 +293,7 @@ class PartWriter:
             _replace(lambda: os.link(source, on_disk, follow_symlinks=False), on_disk)
         else:
             self._regular.add(relative)
-            self._fd = _replace(lambda: os.open(on_disk, _CREATE, 0o600), on_disk)  # type: ignore[assignment]
+            self._fd = _replace(lambda: os.open(on_disk, _CREATE, mode & 0o777), on_disk)  # type: ignore[assignment]
             self._file = (on_disk, mode, mtime)
             self._data_left = size
             if not size:
@@ -289,7 +307,8 @@ class PartWriter:
         assert fd is not None and self._file is not None
         try:
             _, mode, mtime = self._file
-            os.fchmod(fd, mode)
+            if mode & (_UMASK | 0o7000):
+                os.fchmod(fd, mode)
             os.utime(fd, ns=(mtime * 10**9, mtime * 10**9))
         finally:
             os.close(fd)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -107,3 +109,17 @@ def test_restore_leaves_no_threads_behind(tmp_path: Path) -> None:
     before = threading.active_count()
     restore(tmp_path / "pack", root=tmp_path / "root", progress=False, jobs=4)
     assert threading.active_count() == before
+
+
+def test_modes_survive_a_strict_umask(tmp_path: Path) -> None:
+    src = make_awkward_tree(tmp_path / "src")
+    (src / "group-writable").write_text("shared\n")
+    (src / "group-writable").chmod(0o664)
+    pack(src, tmp_path / "pack")
+    script = (
+        "import os, sys; from pathlib import Path; os.umask(0o077)\n"
+        "from builder.restore import restore\n"
+        "restore(sys.argv[1], root=Path(sys.argv[2]), progress=False)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "pack"), str(tmp_path / "root")], check=True)
+    assert tree_listing(tmp_path / "root/opt/app") == tree_listing(src)
