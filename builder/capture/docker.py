@@ -305,10 +305,6 @@ def image_id(engine, ref: str) -> str | None:
         return None
 
 
-def image_labels(engine, ref: str) -> dict[str, str]:
-    return engine.api.inspect_image(ref)["Config"].get("Labels") or {}
-
-
 def build_image(engine, context: Path, dockerfile: str, tag: str, buildargs: dict[str, str], labels: dict[str, str],
                 on_line: Callable[[str], None] | None = None) -> str:
     """`docker build --network host` of `context`; streams its output; returns the image id."""
