@@ -117,24 +117,29 @@ def fetch_manifest(store: Store, expected_digest: str | None = None) -> PackSour
 
 
 def resolve(source: str | Path) -> list[tuple[str, list[str], str | None]]:
-    """(pack label, locations to try in order, pinned digest) for a pack folder, URL or lock."""
+    """(pack label, locations to try in order, pinned digest) for a pack folder or URL, or a lock
+    file (a path or an http(s) URL ending in .lock)."""
     text = str(source)
+    if "://" in text and text.endswith(".lock"):
+        folder, name = text.rsplit("/", 1)
+        with open_store(folder) as store:
+            lock = lockfile.loads(store.read_bytes(name).decode(), text)
+        return [(p.name, [_relative_to(folder, loc) for loc in p.locations], p.digest) for p in lock.packs]
     if text.endswith(".lock") or (Path(text).is_file() and not text.endswith(".json")):
         lock_path = Path(text)
         lock = lockfile.load(lock_path)
-        base = lock_path.resolve().parent
-        return [
-            (p.name, [_relative_to(base, loc) for loc in p.locations], p.digest) for p in lock.packs
-        ]
+        base = str(lock_path.resolve().parent)
+        return [(p.name, [_relative_to(base, loc) for loc in p.locations], p.digest) for p in lock.packs]
     if text.endswith("/" + MANIFEST_NAME) or text == MANIFEST_NAME:
         text = text[: -len(MANIFEST_NAME)].rstrip("/") or "."
     return [(text, [text], None)]
 
 
-def _relative_to(base: Path, location: str) -> str:
+def _relative_to(base: str, location: str) -> str:
+    """A lock's location; relative ones are relative to the lock's own folder or URL."""
     if "://" in location or location.startswith("/"):
         return location
-    return str(base / location)
+    return f"{base.rstrip('/')}/{location}"
 
 
 # ---------------------------------------------------------------- one part

@@ -131,3 +131,11 @@ def test_a_lock_refuses_a_pack_whose_digest_changed(tmp_path: Path, served) -> N
     with pytest.raises(IntegrityError, match="the lock pins sha256:0000"):
         restore(tmp_path / "prebake.lock", root=tmp_path / "root", progress=False)
     assert not (tmp_path / "root/opt").exists()
+
+
+def test_a_lock_served_over_http_with_relative_locations(tmp_path: Path, served) -> None:
+    server, manifest, src = served
+    dump(Lock((LockedPack("app", "1.0", manifest.digest, ("app",)),)), tmp_path / "www" / "prebake.lock")
+    [result] = restore(f"{server.url}/prebake.lock", root=tmp_path / "root", progress=False)
+    assert result.location == f"{server.url}/app" and result.digest == manifest.digest
+    assert _same_big_file(tmp_path / "root", src)
