@@ -85,8 +85,8 @@ class Destination:
         self._real_root = os.path.realpath(root)
         self._prefix = "" if str(root) == "/" else str(root).rstrip("/")
         self._ready_dirs: set[str] = set()
-        self._created: set[str] = set()
-        self._dir_metadata: list[tuple[str, int, int]] = []
+        self.created: set[str] = set()
+        self.dir_members: list[tuple[str, int, int]] = []
         self._lock = threading.Lock()
 
     def on_disk(self, path: str) -> str:
@@ -128,18 +128,24 @@ class Destination:
                 raise IntegrityError(msg) from None
             return
         with self._lock:
-            self._created.add(folder)
+            self.created.add(folder)
 
     def directory(self, path: str, mode: int, mtime: int) -> None:
-        """A directory member: created now, its metadata applied by `finish` (if we created it)."""
+        """A directory member: created now, its metadata applied by `finish`."""
         self._make_dirs(path)
         with self._lock:
-            if path in self._created:
-                self._dir_metadata.append((path, mode, mtime))
+            self.dir_members.append((path, mode, mtime))
+
+    def absorb(self, created: set[str], dir_members: list[tuple[str, int, int]]) -> None:
+        """Take in what another Destination (in a worker process) created and saw."""
+        self.created |= created
+        self.dir_members += dir_members
 
     def finish(self) -> None:
-        """Apply the pack's mode and mtime to the folders this restore created, deepest first."""
-        for path, mode, mtime in sorted(self._dir_metadata, key=lambda item: item[0].count("/"), reverse=True):
+        """Apply the pack's mode and mtime to the folders this restore created (not to folders
+        that were there before), deepest first."""
+        ours = [item for item in self.dir_members if item[0] in self.created]
+        for path, mode, mtime in sorted(ours, key=lambda item: item[0].count("/"), reverse=True):
             on_disk = self.on_disk(path)
             os.chmod(on_disk, mode)
             os.utime(on_disk, ns=(mtime * 10**9, mtime * 10**9), follow_symlinks=False)

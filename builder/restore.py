@@ -1,8 +1,9 @@
 """The loader: fetch -> sha256 -> zstd -> checked extraction, parts in parallel, marker last.
 
-Each part is one thread: its bytes are hashed and decompressed as they arrive and the tar stream
-goes through extract.PartWriter, which checks each header and writes the member, so download,
-verification, decompression and extraction overlap. A dropped connection resumes at the byte it stopped at; a part whose size or
+Each part is restored by one worker, a process (or, with workers="threads", a thread): its bytes
+are hashed and decompressed as they arrive and the tar stream goes through extract.PartWriter,
+which checks each header and writes the member, so download, verification, decompression and
+extraction overlap. A dropped connection resumes at the byte it stopped at; a part whose size or
 sha256 does not match has its files removed and is fetched again. Finished parts are recorded, so
 a restore that was killed resumes where it stopped; the install marker (with the pack's digest)
 is written only after every part and whiteout is done, and makes the next restore a no-op.
@@ -15,13 +16,15 @@ import hashlib
 import importlib
 import json
 import logging
+import multiprocessing
 import os
+import queue
 import shutil
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +53,8 @@ class RestoreOptions:
     progress: bool | None = None
     apply_env: bool = True
     retries: int = 2
+    workers: str = ""
+    """"processes" (the default; PREBAKE_WORKERS overrides) or "threads"."""
 
 
 @dataclass
@@ -98,8 +103,7 @@ class _CorruptPart(IntegrityError):
 
 
 def default_jobs() -> int:
-    """One part per core, at least two and at most four: the threads share the GIL for header
-    checks and file calls, and on 2 cores a third or fourth thread measured slower, not faster."""
+    """One part per core, at least two and at most four (on 2 cores, more workers measured slower)."""
     return max(2, min(4, os.cpu_count() or 2))
 
 
@@ -309,6 +313,107 @@ def _progress(total: int, label: str, enabled: bool | None):
     return tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=None if enabled is None else False, leave=False)
 
 
+@dataclass(frozen=True)
+class _PartJob:
+    """One part for a worker process: everything it needs to restore the part on its own."""
+
+    location: str
+    part: Part
+    root: Path
+    prefixes: tuple[str, ...]
+    symlinks: tuple[str, ...]
+    allow_setuid: bool
+    retries: int
+    parallel_ranges: int
+    environ: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _PartDone:
+    name: str
+    phases: dict[str, float]
+    created: set[str]
+    dir_members: list[tuple[str, int, int]]
+
+
+_worker_progress = None
+
+
+def _worker_init(progress) -> None:
+    global _worker_progress
+    _worker_progress = progress
+
+
+def _report(n: int) -> None:
+    if _worker_progress is not None:
+        _worker_progress.put(n)
+
+
+def _run_job(job: _PartJob) -> _PartDone:
+    """In a worker process: fetch, verify and extract one part."""
+    # Workers fork from a server started earlier: take the caller's environment as it is now
+    # (credentials, proxies, PREBAKE_* settings set since then).
+    os.environ.clear()
+    os.environ.update(job.environ)
+    with open_store(job.location) as store:
+        store.parallel_ranges = job.parallel_ranges
+        destination = Destination(job.root, job.prefixes, job.symlinks, job.allow_setuid)
+        run = _PartRun(store, job.part, destination, job.retries, _report)
+        run.run()
+    return _PartDone(job.part.name, run.phases, destination.created, destination.dir_members)
+
+
+def _worker_context():
+    """forkserver where there is one (no fork of a notebook's threads), with the restore path
+    imported once in the server so each worker starts in milliseconds; spawn elsewhere."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["builder.restore"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _in_processes(jobs: list[_PartJob], width: int, on_bytes: Callable[[int], None],
+                  on_done: Callable[[_PartDone], None]) -> None:
+    """Each part in a worker process: the header checks and file calls of one part do not wait
+    for another part's GIL (measured 1.2-1.45 s against 1.7-1.9 s with threads on 2 cores)."""
+    context = _worker_context()
+    progress = context.Queue()
+    pool = ProcessPoolExecutor(max_workers=width, mp_context=context, initializer=_worker_init, initargs=(progress,))
+    try:
+        pending = {pool.submit(_run_job, job) for job in jobs}
+        while pending:
+            finished, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+            _drain(progress, on_bytes)
+            for future in finished:
+                on_done(future.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _drain(progress, on_bytes)
+        progress.close()
+        progress.join_thread()
+
+
+def _drain(progress, on_bytes: Callable[[int], None]) -> None:
+    while True:
+        try:
+            on_bytes(progress.get_nowait())
+        except queue.Empty:
+            return
+
+
+def _in_threads(runs: list[_PartRun], width: int, on_done: Callable[[_PartRun], None]) -> None:
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="prebake-part") as pool:
+        by_future = {pool.submit(run.run): run for run in runs}
+        try:
+            for future in as_completed(by_future):
+                future.result()
+                on_done(by_future[future])
+        finally:
+            for future in by_future:
+                future.cancel()
+
+
 def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> RestoreResult:
     manifest, root = source.manifest, options.root
     result = RestoreResult(manifest.name, manifest.version, source.digest, location)
@@ -331,25 +436,39 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
             with bar_lock:
                 bar.update(n)
 
-    runs = [_PartRun(source.store, part, destination, options.retries, on_bytes) for part in todo]
-
-    def run_part(run: _PartRun) -> None:
-        run.run()
-        (progress_dir / f"{run.part.name}.done").touch()
-
     jobs = options.jobs or default_jobs()
-    source.store.parallel_ranges = max(1, jobs // max(1, len(todo)))
+    ranges = max(1, jobs // max(1, len(todo)))
+    # Largest first: the long parts start early and the short ones fill the gaps.
+    todo.sort(key=lambda part: part.size, reverse=True)
+    phases: dict[str, float] = {}
+
+    def done(name: str, part_phases: dict[str, float]) -> None:
+        (progress_dir / f"{name}.done").touch()
+        for phase, seconds in part_phases.items():
+            phases[phase] = phases.get(phase, 0.0) + seconds
+
+    workers = options.workers or os.environ.get("PREBAKE_WORKERS", "processes")
+    if workers not in ("processes", "threads"):
+        msg = f"workers {workers!r} must be 'processes' or 'threads' (check PREBAKE_WORKERS)"
+        raise UsageError(msg)
     try:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="prebake-part") as pool:
-            # Largest first: the long parts start early and the short ones fill the gaps.
-            ordered = sorted(runs, key=lambda run: run.part.size, reverse=True)
-            futures = [pool.submit(run_part, run) for run in ordered]
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in pending:
-                future.cancel()
-            for future in futures:
-                if not future.cancelled() and future.exception() is not None:
-                    raise future.exception()  # type: ignore[misc]
+        if workers == "processes" and jobs > 1 and len(todo) > 1 and source.store.reopenable:
+
+            def absorbed(outcome: _PartDone) -> None:
+                destination.absorb(outcome.created, outcome.dir_members)
+                done(outcome.name, outcome.phases)
+
+            where = location if "://" in location else str(Path(location).absolute())
+            part_jobs = [
+                _PartJob(where, part, root.absolute(), manifest.prefixes, manifest.symlinks, options.allow_setuid,
+                         options.retries, ranges, dict(os.environ))
+                for part in todo
+            ]
+            _in_processes(part_jobs, jobs, on_bytes, absorbed)
+        else:
+            source.store.parallel_ranges = ranges
+            runs = [_PartRun(source.store, part, destination, options.retries, on_bytes) for part in todo]
+            _in_threads(runs, jobs, lambda run: done(run.part.name, run.phases))
     finally:
         if bar is not None:
             bar.close()
@@ -367,9 +486,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
     result.packed_bytes = manifest.packed_size
     result.bytes = sum(p.bytes for p in manifest.parts)
     result.members = sum(p.members for p in manifest.parts)
-    for run in runs:
-        for phase, seconds in run.phases.items():
-            result.phases[phase] = result.phases.get(phase, 0.0) + seconds
+    result.phases = phases
     return result
 
 

@@ -23,6 +23,8 @@ class Store(ABC):
     url: str
     parallel_ranges: int = 1
     """How many ranged requests a backend that can split one file may run at once."""
+    reopenable: bool = True
+    """Whether another process opening the same URL sees the same files (not memory://)."""
 
     @abstractmethod
     def read_bytes(self, name: str) -> bytes:

@@ -52,6 +52,8 @@ class FsspecStore(Store):
         except OSError as e:
             raise _mapped(e, self.url) from e
         self.root = self.root.rstrip("/")
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        self.reopenable = "memory" not in protocols
 
     def _path(self, name: str) -> str:
         return f"{self.root}/{name}"
