@@ -11,6 +11,7 @@ is written only after every part and whiteout is done, and makes the next restor
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import importlib
@@ -447,12 +448,8 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
         for phase, seconds in part_phases.items():
             phases[phase] = phases.get(phase, 0.0) + seconds
 
-    workers = options.workers or os.environ.get("PREBAKE_WORKERS", "processes")
-    if workers not in ("processes", "threads"):
-        msg = f"workers {workers!r} must be 'processes' or 'threads' (check PREBAKE_WORKERS)"
-        raise UsageError(msg)
     try:
-        if workers == "processes" and jobs > 1 and len(todo) > 1 and source.store.reopenable:
+        if options.workers == "processes" and jobs > 1 and len(todo) > 1 and source.store.reopenable:
 
             def absorbed(outcome: _PartDone) -> None:
                 destination.absorb(outcome.created, outcome.dir_members)
@@ -508,7 +505,12 @@ def restore(source: str | Path, options: RestoreOptions | None = None, **overrid
     """
     options = options or RestoreOptions()
     if overrides:
-        options = RestoreOptions(**{**options.__dict__, **overrides})
+        options = dataclasses.replace(options, **overrides)
+    workers = options.workers or os.environ.get("PREBAKE_WORKERS", "processes")
+    if workers not in ("processes", "threads"):
+        msg = f"workers {workers!r} must be 'processes' or 'threads' (check PREBAKE_WORKERS)"
+        raise UsageError(msg)
+    options = dataclasses.replace(options, workers=workers)
     try:
         return _restore_all(source, options)
     except OSError as e:

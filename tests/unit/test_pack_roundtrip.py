@@ -37,13 +37,14 @@ def tree_listing(root: Path) -> dict[str, tuple]:
     return listing
 
 
+@pytest.mark.parametrize("workers", ["processes", "threads"])
 @pytest.mark.parametrize("part_size", [1024, 64 * 1024 * 1024], ids=["many-parts", "one-part"])
-def test_round_trip_keeps_every_shape(tmp_path: Path, part_size: int) -> None:
+def test_round_trip_keeps_every_shape(tmp_path: Path, part_size: int, workers: str) -> None:
     src = make_awkward_tree(tmp_path / "src", big_file_size=300_000)
     manifest = pack(src, tmp_path / "pack", part_size=part_size)
     if part_size == 1024:
         assert len(manifest.parts) > 5, "a tiny part size must cut the tree into many parts"
-    [result] = restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    [result] = restore(tmp_path / "pack", root=tmp_path / "root", progress=False, workers=workers)
     assert not result.skipped
     restored = tmp_path / "root" / "opt" / "app"
     assert tree_listing(restored) == tree_listing(src)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from builder.errors import IntegrityError, PlatformMismatch, StoreNotFound
+from builder.errors import IntegrityError, PlatformMismatch, StoreNotFound, UsageError
 from builder.manifest import Platform
 from builder.restore import marker_path, restore
 from builder.runtime import current_platform
@@ -205,3 +205,10 @@ def test_a_restored_module_and_command_work_without_restarting_python(tmp_path: 
         check=True,
     ).stdout.split("\n")
     assert out[:3] == ["imported after restore", "tool on PATH", "set"]
+
+
+def test_an_unknown_worker_kind_is_refused_before_anything_is_written(tmp_path: Path, packed, monkeypatch) -> None:
+    monkeypatch.setenv("PREBAKE_WORKERS", "fibers")
+    with pytest.raises(UsageError, match="'fibers' must be 'processes' or 'threads'"):
+        restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    assert not (tmp_path / "root").exists()
