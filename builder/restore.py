@@ -364,6 +364,19 @@ def _run_job(job: _PartJob) -> _PartDone:
     return _PartDone(job.part.name, run.phases, destination.created, destination.dir_members)
 
 
+def _workers_can_start() -> bool:
+    """Whether worker processes can start without running the caller's program again.
+
+    A forkserver or spawn worker imports the main module by path when it has one. That is safe
+    when there is none (a notebook, `python -c`), under `python -m` and for the `prebake`
+    command, but a plain script that calls `restore` at top level would run again in every
+    worker. Such scripts get threads.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return path is None or getattr(main, "__spec__", None) is not None or Path(path).name == "prebake"
+
+
 def _worker_context():
     """forkserver where there is one (no fork of a notebook's threads), with the restore path
     imported once in the server so each worker starts in milliseconds; spawn elsewhere."""
@@ -449,7 +462,8 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
             phases[phase] = phases.get(phase, 0.0) + seconds
 
     try:
-        if options.workers == "processes" and jobs > 1 and len(todo) > 1 and source.store.reopenable:
+        if options.workers == "processes" and jobs > 1 and len(todo) > 1 and source.store.reopenable \
+                and _workers_can_start():
 
             def absorbed(outcome: _PartDone) -> None:
                 destination.absorb(outcome.created, outcome.dir_members)

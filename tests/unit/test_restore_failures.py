@@ -212,3 +212,16 @@ def test_an_unknown_worker_kind_is_refused_before_anything_is_written(tmp_path: 
     with pytest.raises(UsageError, match="'fibers' must be 'processes' or 'threads'"):
         restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
     assert not (tmp_path / "root").exists()
+
+
+def test_a_plain_script_without_a_main_guard_restores_once(tmp_path: Path, packed) -> None:
+    script = tmp_path / "setup_env.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\nfrom builder.restore import restore\n"
+        "print('restoring', flush=True)\n"
+        "restore(sys.argv[1], root=Path(sys.argv[2]), progress=False)\n"
+    )
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "pack"), str(tmp_path / "root")],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    assert out.count("restoring") == 1
+    assert marker_path(tmp_path / "root", "app").exists()
