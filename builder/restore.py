@@ -55,7 +55,7 @@ class RestoreOptions:
     apply_env: bool = True
     retries: int = 2
     workers: str = ""
-    """"processes" (the default; PREBAKE_WORKERS overrides) or "threads"."""
+    """Run parts in worker "processes" or "threads"; empty means $PREBAKE_WORKERS, else processes."""
 
 
 @dataclass
