@@ -311,7 +311,12 @@ def _progress(total: int, label: str, enabled: bool | None):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=None if enabled is None else False, leave=False)
+    class Bar(tqdm):
+        # No monitor thread: the bar is updated often anyway, and a single-threaded process may
+        # then fork its workers (see _worker_context).
+        monitor_interval = 0
+
+    return Bar(total=total, unit="B", unit_scale=True, desc=label, disable=None if enabled is None else False, leave=False)
 
 
 @dataclass(frozen=True)
@@ -364,34 +369,43 @@ def _run_job(job: _PartJob) -> _PartDone:
     return _PartDone(job.part.name, run.phases, destination.created, destination.dir_members)
 
 
-def _workers_can_start() -> bool:
-    """Whether worker processes can start without running the caller's program again.
+def _single_threaded() -> bool:
+    """Whether this process has no other thread, native ones included (Linux's /proc knows)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
-    A forkserver or spawn worker imports the main module by path when it has one. That is safe
-    when there is none (a notebook, `python -c`), under `python -m` and for the `prebake`
-    command, but a plain script that calls `restore` at top level would run again in every
-    worker. Such scripts get threads.
+
+def _worker_context(preload: list[str]):
+    """How worker processes start here, or None where they must not (the parts then use threads).
+
+    A single-threaded process (the `prebake` command, a plain script) forks: no other thread can
+    hold a lock the child would inherit, the workers have every module imported already, and they
+    start in a millisecond (a forkserver costs a fresh interpreter and its imports first, about
+    0.15-0.25 s on 2 cores). A process with threads (a notebook kernel) gets a forkserver with
+    `preload` imported once. A forkserver worker imports the caller's main module by path, which
+    is safe where there is none (a notebook, `python -c`), under `python -m` and for the `prebake`
+    command, but would run a plain script that calls `restore` at top level again: None.
     """
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and _single_threaded():
+        return multiprocessing.get_context("fork")
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    return path is None or getattr(main, "__spec__", None) is not None or Path(path).name == "prebake"
-
-
-def _worker_context():
-    """forkserver where there is one (no fork of a notebook's threads), with the restore path
-    imported once in the server so each worker starts in milliseconds; spawn elsewhere."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
+    if path is not None and getattr(main, "__spec__", None) is None and Path(path).name != "prebake":
+        return None
+    if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["builder.restore"])
+        context.set_forkserver_preload(preload)
         return context
     return multiprocessing.get_context("spawn")
 
 
-def _in_processes(jobs: list[_PartJob], width: int, on_bytes: Callable[[int], None],
+def _in_processes(context, jobs: list[_PartJob], width: int, on_bytes: Callable[[int], None],
                   on_done: Callable[[_PartDone], None]) -> None:
     """Each part in a worker process: the header checks and file calls of one part do not wait
     for another part's GIL (measured 1.2-1.45 s against 1.7-1.9 s with threads on 2 cores)."""
-    context = _worker_context()
     progress = context.Queue()
     pool = ProcessPoolExecutor(max_workers=width, mp_context=context, initializer=_worker_init, initargs=(progress,))
     try:
@@ -461,9 +475,11 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
         for phase, seconds in part_phases.items():
             phases[phase] = phases.get(phase, 0.0) + seconds
 
+    context = None
+    if options.workers == "processes" and jobs > 1 and len(todo) > 1 and source.store.reopenable:
+        context = _worker_context(["builder.restore", type(source.store).__module__])
     try:
-        if options.workers == "processes" and jobs > 1 and len(todo) > 1 and source.store.reopenable \
-                and _workers_can_start():
+        if context is not None:
 
             def absorbed(outcome: _PartDone) -> None:
                 destination.absorb(outcome.created, outcome.dir_members)
@@ -475,7 +491,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
                          options.retries, ranges, dict(os.environ))
                 for part in todo
             ]
-            _in_processes(part_jobs, jobs, on_bytes, absorbed)
+            _in_processes(context, part_jobs, jobs, on_bytes, absorbed)
         else:
             source.store.parallel_ranges = ranges
             runs = [_PartRun(source.store, part, destination, options.retries, on_bytes) for part in todo]

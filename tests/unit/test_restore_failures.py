@@ -214,10 +214,12 @@ def test_an_unknown_worker_kind_is_refused_before_anything_is_written(tmp_path: 
     assert not (tmp_path / "root").exists()
 
 
-def test_a_plain_script_without_a_main_guard_restores_once(tmp_path: Path, packed) -> None:
+@pytest.mark.parametrize("with_thread", [False, True])
+def test_a_plain_script_without_a_main_guard_restores_once(tmp_path: Path, packed, with_thread: bool) -> None:
     script = tmp_path / "setup_env.py"
     script.write_text(
-        "import sys\nfrom pathlib import Path\nfrom builder.restore import restore\n"
+        "import sys, threading\nfrom pathlib import Path\nfrom builder.restore import restore\n"
+        f"if {with_thread}:\n    threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
         "print('restoring', flush=True)\n"
         "restore(sys.argv[1], root=Path(sys.argv[2]), progress=False)\n"
     )
@@ -225,3 +227,33 @@ def test_a_plain_script_without_a_main_guard_restores_once(tmp_path: Path, packe
                          capture_output=True, text=True, check=True, timeout=120).stdout
     assert out.count("restoring") == 1
     assert marker_path(tmp_path / "root", "app").exists()
+
+
+_START_METHOD = """
+import sys, threading
+sys.path.insert(0, {repo!r})
+from builder.restore import _worker_context
+if {with_thread}:
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+context = _worker_context(["builder.restore"])
+print(context.get_start_method() if context else "threads")
+"""
+
+
+@pytest.mark.parametrize(("with_thread", "as_script", "expected"), [
+    (False, True, "fork"),
+    (False, False, "fork"),
+    (True, False, "forkserver"),
+    (True, True, "threads"),
+])
+def test_workers_fork_only_a_single_threaded_process(tmp_path: Path, with_thread: bool, as_script: bool, expected: str) -> None:
+    """A fork copies locks another thread may hold, so only a process without threads forks;
+    a forkserver would run a plain script again, so such a script with threads gets threads."""
+    code = _START_METHOD.format(repo=str(Path(__file__).parents[2]), with_thread=with_thread)
+    if as_script:
+        (tmp_path / "script.py").write_text(code)
+        command = [sys.executable, str(tmp_path / "script.py")]
+    else:
+        command = [sys.executable, "-c", code]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout
+    assert out.strip() == expected
