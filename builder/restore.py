@@ -31,7 +31,6 @@ from pathlib import Path
 
 import zstandard
 
-from . import lock as lockfile
 from ._fs import atomic_write
 from .errors import IntegrityError, PlatformMismatch, PrebakeError, StoreError, TransientStoreError, UnsafePackError, UsageError
 from .extract import Destination, PartWriter
@@ -125,19 +124,22 @@ def resolve(source: str | Path) -> list[tuple[str, list[str], str | None]]:
     """(pack label, locations to try in order, pinned digest) for a pack folder or URL, or a lock
     file (a path or an http(s) URL ending in .lock)."""
     text = str(source)
-    if "://" in text and text.endswith(".lock"):
+    if not (text.endswith(".lock") or (Path(text).is_file() and not text.endswith(".json"))):
+        if text.endswith("/" + MANIFEST_NAME) or text == MANIFEST_NAME:
+            text = text[: -len(MANIFEST_NAME)].rstrip("/") or "."
+        return [(text, [text], None)]
+    # Only a lock needs the lock module (and tomlkit): a pack restore starts sooner without it.
+    from . import lock as lockfile
+
+    if "://" in text:
         folder, name = text.rsplit("/", 1)
         with open_store(folder) as store:
             lock = lockfile.loads(store.read_bytes(name).decode(), text)
         return [(p.name, [_relative_to(folder, loc) for loc in p.locations], p.digest) for p in lock.packs]
-    if text.endswith(".lock") or (Path(text).is_file() and not text.endswith(".json")):
-        lock_path = Path(text)
-        lock = lockfile.load(lock_path)
-        base = str(lock_path.resolve().parent)
-        return [(p.name, [_relative_to(base, loc) for loc in p.locations], p.digest) for p in lock.packs]
-    if text.endswith("/" + MANIFEST_NAME) or text == MANIFEST_NAME:
-        text = text[: -len(MANIFEST_NAME)].rstrip("/") or "."
-    return [(text, [text], None)]
+    lock_path = Path(text)
+    lock = lockfile.load(lock_path)
+    base = str(lock_path.resolve().parent)
+    return [(p.name, [_relative_to(base, loc) for loc in p.locations], p.digest) for p in lock.packs]
 
 
 def _relative_to(base: str, location: str) -> str:
