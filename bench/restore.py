@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +188,9 @@ def main() -> None:
     print(f"restore vs zip + unzip:    {unzip / ours:.2f}x faster    (target >= 4x)")
     print(f"pack size:                 {pack_bytes / 1e6:.1f} MB; tar.zst {tarzst_bytes / 1e6:.1f} MB; zip {zip_bytes / 1e6:.1f} MB "
           f"-> pack/zip = {pack_bytes / zip_bytes:.2f}   (target <= 0.40)")
+    weights = zipfile.ZipFile(www / "tree.zip").getinfo("models/backbone.f32")
+    print(f"                           of the zip, the weights file alone is {weights.compress_size / 1e6:.1f} MB "
+          f"({weights.compress_size / weights.file_size:.2f} of its size) = {weights.compress_size / zip_bytes:.2f} of the zip")
     print(f"packing:                   {pack_seconds:.1f} s = {raw / 1e6 / pack_seconds:.0f} MB/s of input   (target >= 40 MB/s; "
           f"tar|zstd {tarzst_seconds:.1f} s, zip {zip_seconds:.1f} s)")
     transfer = pack_bytes / rate

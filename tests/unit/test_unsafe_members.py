@@ -94,3 +94,42 @@ def test_a_confined_restore_does_not_follow_an_existing_link_out_of_its_root(tmp
     with pytest.raises(UnsafePackError, match="leaves"):
         restore(tmp_path / "pack", root=root, progress=False)
     assert list(outside.iterdir()) == []
+
+
+def _header_with_sum(target: int) -> bytes:
+    """A GNU header whose bytes sum to `target`, with a checksum field that is right for it."""
+    header = bytearray(512)
+    header[257:265] = b"ustar  \0"
+    stored = next(x for x in range(target - 600, target) if x - 256 + sum(b"%06o\0 " % x) == target)
+    header[148:156] = b" " * 8
+    missing = stored - sum(header)
+    for i in [i for i in range(512) if not (148 <= i < 156 or 257 <= i < 265)]:
+        header[i] = min(missing, 255)
+        missing -= header[i]
+    header[148:156] = b"%06o\0 " % stored
+    assert sum(header) == target
+    return bytes(header)
+
+
+@pytest.mark.parametrize("target", [2001, 65520, 65521, 70000, 100_001])
+def test_header_checksum_matches_the_byte_sum_exactly(target: int) -> None:
+    """The fast checksum (adler32's byte sum modulo 65521) agrees with summing the bytes,
+    including the sums where the modulus wraps, and any damaged byte fails it."""
+    from builder.extract import _checksum_ok
+
+    header = _header_with_sum(target)
+    assert _checksum_ok(header)
+    for position in (0, 99, 200, 300, 511):
+        for delta in (1, 17, 255):
+            damaged = bytearray(header)
+            damaged[position] = (damaged[position] + delta) % 256
+            assert not _checksum_ok(bytes(damaged)), (position, delta)
+
+
+def test_header_checksums_of_real_archives_pass() -> None:
+    from builder.extract import _checksum_ok
+
+    data = tar_bytes([member(f"opt/app/{'x' * n}", data=b"y" * n) for n in range(1, 90, 7)])
+    headers = [data[i : i + 512] for i in range(0, len(data), 512) if data[i + 257 : i + 265] == b"ustar  \0"]
+    assert len(headers) == 13
+    assert all(_checksum_ok(header) for header in headers)
