@@ -35,7 +35,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.servers import FolderServer, RateLimit  # noqa: E402
+from tests.servers import FolderServer, RateLimit
 
 PACKAGES = ["scipy", "pandas", "scikit-learn", "matplotlib"]
 PREBAKE = [sys.executable, "-m", "builder"]
