@@ -228,6 +228,14 @@ def _steps(f: _Fields, value: Any, phase: str) -> tuple[Step, ...]:
     return tuple(steps)
 
 
+def _mode(f: _Fields, item: dict, where: str) -> int:
+    """A [[fetch]] or [[file]] entry's `mode`: an octal string, 644 when absent."""
+    mode = item.get("mode", "644")
+    if not isinstance(mode, str) or not re.match(r"^[0-7]{3,4}$", mode):
+        raise f.fail(f"{where}.mode", f"must be an octal string like \"755\", not {mode!r}")
+    return int(mode, 8)
+
+
 def _fetches(f: _Fields, value: Any) -> tuple[Fetch, ...]:
     if value is None:
         return ()
@@ -248,10 +256,7 @@ def _fetches(f: _Fields, value: Any) -> tuple[Fetch, ...]:
         unpack = item.get("unpack", False)
         if not isinstance(unpack, bool):
             raise f.fail(f"{where}.unpack", f"must be true or false, not {unpack!r}")
-        mode = item.get("mode", "644")
-        if not isinstance(mode, str) or not re.match(r"^[0-7]{3,4}$", mode):
-            raise f.fail(f"{where}.mode", f"must be an octal string like \"755\", not {mode!r}")
-        fetch = Fetch(url, sha, dest, unpack, int(mode, 8))
+        fetch = Fetch(url, sha, dest, unpack, _mode(f, item, where))
         if unpack and not fetch.archive_kind:
             raise f.fail(f"{where}.unpack", f"cannot tell the archive type of {url!r} (known: {', '.join(_ARCHIVES)})")
         fetches.append(fetch)
@@ -272,15 +277,13 @@ def _files(f: _Fields, value: Any, base: Path) -> tuple[File, ...]:
         if PurePosixPath(src).is_absolute() or ".." in PurePosixPath(src).parts:
             raise f.fail(f"{where}.src", f"{src!r} must be a relative path inside the recipe's folder")
         dest = f.abspath(item.get("dest"), f"{where}.dest")
-        mode = item.get("mode", "644")
-        if not isinstance(mode, str) or not re.match(r"^[0-7]{3,4}$", mode):
-            raise f.fail(f"{where}.mode", f"must be an octal string like \"755\", not {mode!r}")
+        mode = _mode(f, item, where)
         path = base / src
         try:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError as e:
             raise f.fail(f"{where}.src", f"cannot read {path}: {e.strerror or e}") from e
-        files.append(File(src, dest, digest, int(mode, 8), str(path.resolve())))
+        files.append(File(src, dest, digest, mode, str(path.resolve())))
     return tuple(files)
 
 

@@ -51,6 +51,8 @@ set = { X_HOME = "/opt/x" }
     (MINIMAL + '[[fetch]]\nurl = "http://x/a"\nsha256 = "abc"\ndest = "/opt/a"', "fetch[0].sha256"),
     (MINIMAL + '[[fetch]]\nurl = "http://x/a"\nsha256 = "' + "a" * 64 + '"\ndest = "opt/a"', "fetch[0].dest"),
     (MINIMAL + '[[fetch]]\nurl = "http://x/a.bin"\nsha256 = "' + "a" * 64 + '"\ndest = "/opt/a"\nunpack = true', "fetch[0].unpack"),
+    (MINIMAL + '[[fetch]]\nurl = "http://x/a"\nsha256 = "' + "a" * 64 + '"\ndest = "/opt/a"\nmode = "999"', "fetch[0].mode"),
+    (MINIMAL + '[[file]]\nsrc = "a.txt"\ndest = "/opt/a"\nmode = 755', "file[0].mode"),
     (MINIMAL + '[capture]\nroots = ["/opt/../etc"]', "capture.roots[0]"),
     (MINIMAL + '[capture]\nroots = ["/"]', "capture.roots[0]"),
     (MINIMAL + '[capture]\nexclude = ["relative"]', "capture.exclude[0]"),
