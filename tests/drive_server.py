@@ -20,7 +20,9 @@ Shapes follow ../shared/reference/google-drive-protocol.md:
 
 Faults (`server.faults[name] = times`; each use counts down): api_rate_limit (403 userRateLimitExceeded),
 too_many_requests (429), server_error (500), media_quota (403 downloadQuotaExceeded), public_quota
-(the "Too many users" page), reset_download (body cut after `reset_after` bytes), ignore_range (200 and
+(the "Too many users" page), reset_download (body cut after `reset_after` bytes), stall_download (body
+stops after `reset_after` bytes, the connection held open), endless_download (no Content-Length, random
+bytes until the client leaves; both end by themselves within FAULT_SECONDS), ignore_range (200 and
 the whole body), html_instead (200 text/html where the file was expected), reset_upload (the connection
 closes halfway through a chunk; what arrived is kept, rounded down to 256 KiB), token_refused (the token
 endpoint answers invalid_grant). `server.fault_skip[name] = n` lets n eligible requests through first.
@@ -32,9 +34,11 @@ import base64
 import hashlib
 import itertools
 import json
+import os
 import re
 import socket
 import threading
+import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -43,6 +47,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 FOLDER = "application/vnd.google-apps.folder"
+FAULT_SECONDS = 30.0  # the longest a stalled or endless download lasts
+ENDLESS_BYTES = 256 * 1024 * 1024  # the most an endless download sends
 CHUNK_UNIT = 256 * 1024
 QUOTA_TEXT = (
     "Too many users have viewed or downloaded this file recently. Please try accessing the file again later. "
@@ -106,6 +112,7 @@ class DriveServer:
         self.requests: list[str] = []
         self.ranges: list[str] = []  # Range headers of media requests, in order
         self.lock = threading.Lock()
+        self.stopping = threading.Event()
         self._ids = itertools.count(1)
         self._clock = itertools.count(1)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -118,6 +125,7 @@ class DriveServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join()
@@ -456,6 +464,8 @@ def _handler(drive: DriveServer):
                 page = b"<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head><body>" \
                        b"<p>Something went wrong.</p></body></html>"
                 return self._send(200, page, "text/html; charset=utf-8")
+            if drive.take("endless_download"):
+                return self._endless()
             data, size = f.data, len(f.data)
             start, end, code = 0, size - 1, 200
             with drive.lock:
@@ -479,12 +489,19 @@ def _handler(drive: DriveServer):
             if self.command == "HEAD":
                 return None
             cut = drive.reset_after if drive.take("reset_download") else None
+            stall = drive.reset_after if cut is None and drive.take("stall_download") else None
             view = memoryview(data)[start:end + 1]
             sent = 0
             step = 1 << 20
             try:
                 while sent < len(view):
+                    if stall is not None and sent >= stall:
+                        self.wfile.flush()
+                        drive.stopping.wait(FAULT_SECONDS)
+                        return self._cut()
                     n = min(step, len(view) - sent) if cut is None else min(step, cut - sent)
+                    if stall is not None:
+                        n = min(n, stall - sent)
                     if n <= 0:
                         return self._cut()
                     self.wfile.write(view[sent:sent + n])
@@ -495,6 +512,25 @@ def _handler(drive: DriveServer):
                 with drive.lock:
                     drive.media_bytes += sent
             return None
+
+        def _endless(self) -> None:
+            """A 200 whose body ignores the file: no Content-Length, random bytes until the client leaves."""
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Disposition", 'attachment; filename="endless"')
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            block, sent, deadline = os.urandom(1 << 18), 0, time.monotonic() + FAULT_SECONDS
+            try:
+                while sent < ENDLESS_BYTES and time.monotonic() < deadline and not drive.stopping.is_set():
+                    self.wfile.write(block)
+                    sent += len(block)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                with drive.lock:
+                    drive.media_bytes += sent
 
         def _uc(self, query: dict[str, str]) -> None:
             file_id = query.get("id", "")

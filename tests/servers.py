@@ -6,6 +6,7 @@ prebake's real HTTP code (requests, urllib3's Retry, Range resumes) talks to it 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -14,8 +15,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-
 _PIECE = 256 * 1024
+FAULT_SECONDS = 30.0
+"""The longest a hanging, trickling or endless response lasts: every server loop ends by itself."""
+ENDLESS_BYTES = 256 * 1024 * 1024
+"""The most an endless body sends, so a client that does not stop reading cannot fill the memory."""
 
 
 class RateLimit:
@@ -48,6 +52,14 @@ class Faults:
     corrupt_once: set[str] = field(default_factory=set)
     corrupt_always: set[str] = field(default_factory=set)
     rate: RateLimit | None = None
+    hang_after: dict[str, int] = field(default_factory=dict)
+    """Once per name: send that many body bytes, then nothing, holding the connection open."""
+    trickle: dict[str, float] = field(default_factory=dict)
+    """Once per name: send the body one byte every that many seconds."""
+    endless: set[str] = field(default_factory=set)
+    """Ignore the file's length: no Content-Length, random bytes until the client leaves."""
+    token: str | None = None
+    """When set, a request without `token=<token>` in its query is refused with 403."""
 
 
 class FolderServer(ThreadingHTTPServer):
@@ -58,6 +70,7 @@ class FolderServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.folder = folder
         self.faults = Faults()
+        self.stopping = threading.Event()
         self.requests: Counter[str] = Counter()
         self.bytes_sent = 0
         self._lock = threading.Lock()
@@ -72,6 +85,7 @@ class FolderServer(ThreadingHTTPServer):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self.shutdown()
         self.server_close()
         self._thread.join()
@@ -79,6 +93,10 @@ class FolderServer(ThreadingHTTPServer):
     def count(self, name: str, sent: int) -> None:
         with self._lock:
             self.requests[name] += 1
+            self.bytes_sent += sent
+
+    def count_bytes(self, sent: int) -> None:
+        with self._lock:
             self.bytes_sent += sent
 
 
@@ -100,6 +118,9 @@ class _Handler(BaseHTTPRequestHandler):
         relative = self.path.split("?", 1)[0].lstrip("/")
         path = server.folder / relative
         name = path.name
+        if faults.token is not None and f"token={faults.token}" not in self.path.partition("?")[2].split("&"):
+            self._plain(403, b"a token is required\n")
+            return
         if name in faults.status and faults.status_times.get(name, 1) > 0:
             faults.status_times[name] = faults.status_times.get(name, 1) - 1
             self._plain(faults.status[name], b"refused by the test server\n")
@@ -109,6 +130,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not path.is_file() or ".." in relative.split("/"):
             self._plain(404, b"not found\n")
+            return
+        if name in faults.endless:
+            self._endless(body)
             return
         total = path.stat().st_size
         flip_at = -1
@@ -135,7 +159,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not body:
             return
         drop = faults.drop_after.pop(name, None)
-        sent = 0
+        hang = faults.hang_after.pop(name, None)
+        trickle = faults.trickle.pop(name, None)
+        sent, stalled = 0, False
+        server.count(name, 0)  # before the body: a client that has it all sees its request counted
         try:
             with open(path, "rb") as f:
                 f.seek(start)
@@ -152,6 +179,15 @@ class _Handler(BaseHTTPRequestHandler):
                         self.wfile.flush()
                         self.connection.shutdown(2)
                         return
+                    if hang is not None and sent + len(piece) > hang:
+                        self.wfile.write(piece[: max(0, hang - sent)])
+                        self.wfile.flush()
+                        sent, stalled = hang, True
+                        break
+                    if trickle is not None:
+                        sent += self._trickle(piece, trickle)
+                        self.close_connection = True
+                        return
                     if faults.rate is not None:
                         faults.rate.take(len(piece))
                     self.wfile.write(piece)
@@ -160,7 +196,39 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             return
         finally:
-            server.count(name, sent)
+            server.count_bytes(sent)
+        if stalled:
+            server.stopping.wait(FAULT_SECONDS)
+            self.close_connection = True
+
+    def _trickle(self, data: bytes, every: float) -> int:
+        """One byte of `data` every `every` seconds, for at most FAULT_SECONDS; how many were sent."""
+        deadline = time.monotonic() + FAULT_SECONDS
+        for i in range(len(data)):
+            if time.monotonic() > deadline or self.server.stopping.wait(every):
+                return i
+            self.wfile.write(data[i : i + 1])
+            self.wfile.flush()
+        return len(data)
+
+    def _endless(self, body: bool) -> None:
+        """A 200 with no Content-Length whose body never ends (within FAULT_SECONDS and ENDLESS_BYTES)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        sent = 0
+        block = os.urandom(_PIECE)
+        deadline = time.monotonic() + FAULT_SECONDS
+        try:
+            while body and sent < ENDLESS_BYTES and time.monotonic() < deadline and not self.server.stopping.is_set():
+                self.wfile.write(block)
+                sent += len(block)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            self.server.count(self.path.split("?", 1)[0].rsplit("/", 1)[-1], sent)
 
     def _plain(self, code: int, body: bytes, content_type: str = "text/plain") -> None:
         self.send_response(code)

@@ -1,15 +1,18 @@
 """Ranged reads shared by the HTTP and Drive stores: a body cut to [offset, end) whatever the
-server did with Range, and a large file fetched as parallel ranges handed on in order."""
+server did with Range and however long its body, held to the store's minimum rate, and a large
+file fetched as parallel ranges handed on in order."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import requests
+from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from ..errors import TransientStoreError
-from . import CHUNK
+from . import CHUNK, SpeedFloor
 
 SEGMENT = 16 * 1024 * 1024
 
@@ -21,10 +24,39 @@ def range_header(offset: int, end: int | None) -> dict[str, str]:
     return headers
 
 
-def ranged_body(response: requests.Response, offset: int, end: int | None, what: str) -> Iterator[bytes]:
-    """Bytes [offset, end) of the response: a 200 to a ranged request has its first `offset`
-    bytes skipped, a 206 that starts elsewhere is refused, and a cut transfer raises
-    TransientStoreError so the caller can resume at its byte."""
+def body_pieces(response: requests.Response, limit: int | None, start: int, what: str,
+                low_speed: tuple[int, float], advice: str) -> Iterator[bytes]:
+    """At most `limit` bytes of the body, as they arrive; a cut or too slow transfer raises
+    TransientStoreError ending with `advice` (`start` is the file offset the body begins at).
+
+    The request must have been sent with a read timeout of low_speed[1]. Reads use urllib3's
+    `read1`, which returns as soon as any bytes arrive: requests' iter_content(CHUNK) would wait
+    for a whole chunk, so a trickle of one byte every few seconds would never be measured; read1
+    returns it, SpeedFloor measures it, and a server that sends nothing at all hits the socket's
+    read timeout (urllib3's ReadTimeoutError), reported as the same low-speed error."""
+    floor = SpeedFloor(low_speed, what, advice)
+    got = 0
+    while limit is None or got < limit:
+        started = time.monotonic()
+        try:
+            chunk = response.raw.read1(CHUNK if limit is None else min(CHUNK, limit - got), decode_content=True)
+        except ReadTimeoutError as e:
+            raise floor.error() from e
+        except (HTTPError, OSError) as e:
+            msg = f"{what}: the connection was cut after {start + got} bytes ({type(e).__name__}); {advice}"
+            raise TransientStoreError(msg) from e
+        floor.passed(len(chunk), time.monotonic() - started)
+        if not chunk:
+            return
+        got += len(chunk)
+        yield chunk
+
+
+def ranged_body(response: requests.Response, offset: int, end: int | None, what: str,
+                low_speed: tuple[int, float], advice: str) -> Iterator[bytes]:
+    """Bytes [offset, end) of the response, never more: a 200 to a ranged request has its first
+    `offset` bytes skipped, a 206 that starts elsewhere is refused, and a body longer than asked
+    (or endless) is read no further than `end`."""
     with response:
         skip = offset if response.status_code == 200 else 0
         if response.status_code == 206:
@@ -32,25 +64,14 @@ def ranged_body(response: requests.Response, offset: int, end: int | None, what:
             if start != str(offset):
                 msg = f"{what}: asked for bytes from {offset}, the server sent {response.headers.get('Content-Range')!r}"
                 raise TransientStoreError(msg)
-        left = None if end is None else end - offset
-        got = 0
-        try:
-            for chunk in response.iter_content(CHUNK):
-                if skip:
-                    cut = min(skip, len(chunk))
-                    chunk, skip = chunk[cut:], skip - cut
-                    if not chunk:
-                        continue
-                if left is not None:
-                    chunk = chunk[:left]
-                    left -= len(chunk)
-                got += len(chunk)
-                yield chunk
-                if left == 0:
-                    return
-        except (requests.RequestException, OSError) as e:
-            msg = f"{what}: the connection was cut after {offset + got} bytes ({type(e).__name__}); resuming with Range"
-            raise TransientStoreError(msg) from e
+        limit = None if end is None else skip + end - offset
+        for chunk in body_pieces(response, limit, offset - skip, what, low_speed, advice):
+            if skip:
+                cut = min(skip, len(chunk))
+                chunk, skip = chunk[cut:], skip - cut
+                if not chunk:
+                    continue
+            yield chunk
 
 
 def ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, size: int, width: int) -> Iterator[bytes]:

@@ -2,7 +2,8 @@
 
 fsspec and its protocol backends (s3fs, gcsfs, adlfs, ...) are optional: `pip install 'prebake[fsspec]'`
 plus the backend for the scheme. Reads are ranged (a seek, then sequential reads), so a restore
-resumes a cut transfer at its byte offset; writes go through `put_file`.
+resumes a cut transfer at its byte offset; they stop at the size asked for and are held to the
+store's low_speed; writes go through `put_file`.
 
 Errors: FileNotFoundError -> StoreNotFound; PermissionError -> StoreAuthError; connection and
 timeout errors -> TransientStoreError; anything else the backend raises -> StoreError.
@@ -10,12 +11,13 @@ timeout errors -> TransientStoreError; anything else the backend raises -> Store
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError, UsageError
-from . import CHUNK, Store
+from . import CHUNK, RESUMED, RETRY, SpeedFloor, Store, redact, within
 
 HINT = "pip install 'prebake[fsspec]'"
 
@@ -50,7 +52,7 @@ class FsspecStore(Store):
             msg = f"no fsspec backend for {scheme}:// ({e}); install the one for it (s3fs, gcsfs, adlfs, ...) or use a folder or http(s) URL"
             raise UsageError(msg) from e
         except OSError as e:
-            raise _mapped(e, self.url) from e
+            raise _mapped(e, redact(self.url)) from e
         self.root = self.root.rstrip("/")
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         self.reopenable = "memory" not in protocols
@@ -58,37 +60,50 @@ class FsspecStore(Store):
     def _path(self, name: str) -> str:
         return f"{self.root}/{name}"
 
-    def read_bytes(self, name: str) -> bytes:
-        try:
-            return self.fs.cat_file(self._path(name))
-        except Exception as e:  # noqa: BLE001 - every backend has its own errors; mapped here
-            raise _mapped(e, self.describe(name)) from e
+    def read_bytes(self, name: str, *, limit: int | None = None) -> bytes:
+        data = b"".join(self._chunks(name, 0, None if limit is None else limit + 1, RETRY))
+        return within(data, limit, self.describe(name))
 
     def open_read(self, name: str, offset: int = 0, size: int | None = None,
                   ids: Mapping[str, str] | None = None) -> Iterator[bytes]:
+        return self._chunks(name, offset, size, RESUMED)
+
+    def _chunks(self, name: str, offset: int, end: int | None, advice: str) -> Iterator[bytes]:
+        """Bytes [offset, end) of `name`, held to low_speed between reads (a backend's read that
+        blocks cannot be interrupted from here; its own timeouts end it)."""
         try:
             f = self.fs.open(self._path(name), "rb", block_size=CHUNK)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # every backend has its own errors; mapped here
             raise _mapped(e, self.describe(name)) from e
+        floor = SpeedFloor(self.low_speed, self.describe(name), advice)
         with f:
             try:
                 f.seek(offset)
-                while chunk := f.read(CHUNK):
+                left = None if end is None else end - offset
+                while left != 0:
+                    started = time.monotonic()
+                    chunk = f.read(CHUNK if left is None else min(CHUNK, left))
+                    floor.passed(len(chunk), time.monotonic() - started)
+                    if not chunk:
+                        return
+                    if left is not None:
+                        left -= len(chunk)
                     yield chunk
             except (ConnectionError, TimeoutError, OSError) as e:
-                raise TransientStoreError(f"{self.describe(name)}: the transfer broke ({type(e).__name__}); resuming") from e
+                msg = f"{self.describe(name)}: the transfer broke ({type(e).__name__}); {advice}"
+                raise TransientStoreError(msg) from e
 
     def put(self, name: str, source: Path) -> None:
         try:
             self.fs.makedirs(self.root, exist_ok=True)
             self.fs.put_file(str(source), self._path(name))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise _mapped(e, self.describe(name)) from e
 
     def exists(self, name: str) -> bool:
         try:
             return bool(self.fs.exists(self._path(name)))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise _mapped(e, self.describe(name)) from e
 
     def size(self, name: str) -> int | None:
@@ -96,5 +111,5 @@ class FsspecStore(Store):
             return int(self.fs.size(self._path(name)))
         except FileNotFoundError:
             return None
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise _mapped(e, self.describe(name)) from e

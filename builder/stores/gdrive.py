@@ -21,7 +21,11 @@ Errors, mapped at this boundary (googleapiclient HttpError, requests, gdown File
     StoreError           Drive's per-file download quota ("Too many users have viewed or downloaded
                          this file recently"), storage quota, a web page where the file was expected
     TransientStoreError  403 rate limits, 429, 5xx (retried here with backoff first), connections cut
-                         mid-transfer (the restore resumes at its byte offset with Range)
+                         mid-transfer or slower than the store's low_speed (the restore resumes a
+                         part at its byte offset with Range)
+
+Messages name the file by Drive id and pack name (gdrive://ID (part-003.tar.zst)). Bodies are read
+no further than asked: a part's size, read_bytes' limit, PAGE_LIMIT for web pages and error JSON.
 
 Credentials never appear in messages or logs; tokens travel only in Authorization headers.
 """
@@ -43,8 +47,8 @@ from typing import Any
 import requests
 
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError, UsageError
-from . import Store
-from ._ranges import SEGMENT, ordered_ranges, range_header, ranged_body
+from . import RESUMED, RETRY, Store, redact, within
+from ._ranges import SEGMENT, body_pieces, ordered_ranges, range_header, ranged_body
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +58,9 @@ MANIFEST = "manifest.json"
 READ_SCOPES = ["https://www.googleapis.com/auth/drive.readonly"]
 WRITE_SCOPES = ["https://www.googleapis.com/auth/drive"]
 UPLOAD_CHUNK = 8 * 1024 * 1024  # a multiple of 256 KiB, as Drive requires of non-final chunks
-TIMEOUT = (10, 60)
+CONNECT_TIMEOUT = 10  # seconds; the read timeout is the store's low_speed window
 RETRIES = 5
+PAGE_LIMIT = 1024 * 1024  # the most read of a web page or error body where a file was expected
 BACKOFF = 1.0  # seconds, doubled per retry
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 _RATE_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "backendError", "internalError"}
@@ -96,7 +101,7 @@ def parse_location(url: str) -> tuple[str, bool]:
     if url.startswith("gdrive://"):
         file_id = url[len("gdrive://") :].strip("/").split("/")[0].split("?")[0]
         if not file_id:
-            msg = f"{url!r} has no Drive id; write gdrive://FOLDER_ID or gdrive://FILE_ID"
+            msg = f"{redact(url)!r} has no Drive id; write gdrive://FOLDER_ID or gdrive://FILE_ID"
             raise UsageError(msg)
         return file_id, False
     m = re.search(r"/drive/(?:u/\d+/)?folders/([-\w]+)", urllib.parse.urlsplit(url).path)
@@ -105,7 +110,7 @@ def parse_location(url: str) -> tuple[str, bool]:
     parse_url = _need("gdown.parse_url").parse_url
     file_id, _ = parse_url(url)
     if not file_id:
-        msg = f"cannot find a Drive file id in {url!r}; pass a share link like https://drive.google.com/file/d/ID/view or gdrive://ID"
+        msg = f"cannot find a Drive file id in {redact(url)!r}; pass a share link like https://drive.google.com/file/d/ID/view or gdrive://ID"
         raise UsageError(msg)
     return file_id, False
 
@@ -166,11 +171,12 @@ def _reason_of(content: bytes | str | None) -> tuple[str, str]:
 
 
 def refusal(status: int, content: bytes | str | None, what: str) -> StoreError:
-    """The StoreError for an API refusal; TransientStoreError when it is worth retrying."""
+    """The StoreError for an API refusal; TransientStoreError when it is worth retrying (the loop
+    that retries says how often when it gives up: see _retry)."""
     reason, message = _reason_of(content)
     detail = f"HTTP {status}{' ' + reason if reason else ''}"
     if status == 429 or status >= 500 or (status == 403 and reason in _RATE_REASONS):
-        return TransientStoreError(f"{what}: Google Drive is rate-limiting or failing ({detail}) after {RETRIES} retries with backoff; wait a minute and run the same command again")
+        return TransientStoreError(f"{what}: Google Drive is rate-limiting or failing ({detail})")
     if reason in _QUOTA_REASONS:
         return StoreError(f"{what}: {QUOTA_FIX}")
     if reason == "storageQuotaExceeded":
@@ -187,6 +193,9 @@ def refusal(status: int, content: bytes | str | None, what: str) -> StoreError:
 
 
 def _html_refusal(text: str, what: str) -> StoreError:
+    """A web page where the public path expected the file: the quota page, or Drive refusing it.
+    No sharing advice: a file that is not shared never gets here (Drive redirects it to a sign-in,
+    see _public_get), and the location may be a single shared file, with no folder to share."""
     errors = _need("gdown.exceptions")
     confirm = _need("gdown.download").get_url_from_gdrive_confirmation
     try:
@@ -194,9 +203,9 @@ def _html_refusal(text: str, what: str) -> StoreError:
     except errors.FileURLRetrievalError as e:
         if "too many users" in str(e).lower():
             return StoreError(f"{what}: {QUOTA_FIX}")
-    title = re.search(r"<title>(.*?)</title>", text, re.S | re.I)
+    title = re.search(r"<title>(.*?)</title>", text, re.DOTALL | re.IGNORECASE)
     page = f" ({title[1].strip()[:80]!r})" if title else ""
-    return StoreError(f"{what}: Google Drive sent a web page{page} instead of the file, so nothing was written; the file may not be shared, or Drive is refusing it for now. {SHARE_FIX}")
+    return StoreError(f"{what}: Google Drive sent a web page{page} instead of the file, so nothing was written; Drive is refusing the download for now: try again later, restore with credentials (PREBAKE_GDRIVE_CREDENTIALS) or use another location")
 
 
 def _auth_error(e: Exception, what: str) -> StoreError:
@@ -209,7 +218,15 @@ def _auth_error(e: Exception, what: str) -> StoreError:
     raise e
 
 
-def _sleep(attempt: int) -> None:
+def _retry(error: StoreError, attempt: int, doing: str = "retrying") -> None:
+    """Back off before retry `attempt + 1`; raise `error` instead when it is not worth retrying,
+    or, saying how many retries were made, when none are left."""
+    if not isinstance(error, TransientStoreError):
+        raise error
+    if attempt >= RETRIES:
+        msg = f"{error}; gave up after {RETRIES} retries with backoff: wait a minute and run the same command again"
+        raise TransientStoreError(msg) from error
+    log.warning("%s; %s (retry %d of %d)", error, doing, attempt + 1, RETRIES)
     time.sleep(BACKOFF * 2**attempt)
 
 
@@ -314,12 +331,9 @@ class GDriveStore(Store):
                 error = refusal(e.resp.status, e.content, what)
             except (OSError, httplib2.HttpLib2Error) as e:
                 error = TransientStoreError(f"{what}: cannot reach Google Drive ({type(e).__name__}); check the network")
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - _auth_error re-raises what is not google-auth's
                 error = _auth_error(e, what)
-            if not isinstance(error, TransientStoreError) or attempt == RETRIES:
-                raise error
-            log.info("%s; retrying", error)
-            _sleep(attempt)
+            _retry(error, attempt)
         raise AssertionError("unreachable")
 
     # ------------------------------------------------ finding files
@@ -332,15 +346,14 @@ class GDriveStore(Store):
         url = f"{api_base()}drive/v3/files/{file_id}?fields=id,name,mimeType,parents,size&supportsAllDrives=true"
         for attempt in range(RETRIES + 1):
             try:
-                with self._get(url, {}, what) as response:
-                    if response.status_code == 200:
-                        return response.json()
-                    error = refusal(response.status_code, response.content, what)
+                response = self._get(url, {}, what)
+                body = self._page(response, what)
+                if response.status_code == 200:
+                    return json.loads(body)
+                error = refusal(response.status_code, body, what)
             except TransientStoreError as e:
                 error = e
-            if not isinstance(error, TransientStoreError) or attempt == RETRIES:
-                raise error
-            _sleep(attempt)
+            _retry(error, attempt)
         raise AssertionError("unreachable")
 
     def _resolve_folder(self) -> str:
@@ -398,15 +411,16 @@ class GDriveStore(Store):
 
     # ------------------------------------------------ reading
 
-    def read_bytes(self, name: str) -> bytes:
+    def read_bytes(self, name: str, *, limit: int | None = None) -> bytes:
         file_id = self._id_of(name)
         try:
-            return b"".join(self._stream(file_id, 0, None))
+            data = b"".join(self._stream(name, file_id, 0, None if limit is None else limit + 1, RETRY, ask_end=False))
         except StoreNotFound as e:
             if name == MANIFEST and self.credentials is None:
                 msg = f"{e} (a folder id needs credentials: restore from the manifest's file id, as in the lock `prebake push` writes, or set PREBAKE_GDRIVE_CREDENTIALS)"
                 raise StoreNotFound(msg) from None
             raise
+        return within(data, limit, self._what(name, file_id))
 
     def exists(self, name: str) -> bool:
         try:
@@ -425,9 +439,10 @@ class GDriveStore(Store):
             started = False
             try:
                 if size is not None and self.credentials is not None and self.parallel_ranges > 1 and size - offset >= 2 * SEGMENT:
-                    stream = ordered_ranges(lambda s, e, f=file_id: self._stream(f, s, e), offset, size, self.parallel_ranges)
+                    stream = ordered_ranges(lambda s, e, f=file_id: self._stream(name, f, s, e, RESUMED, ask_end=True),
+                                            offset, size, self.parallel_ranges)
                 else:
-                    stream = self._stream(file_id, offset, None)
+                    stream = self._stream(name, file_id, offset, size, RESUMED, ask_end=False)
                 for chunk in stream:
                     started = True
                     yield chunk
@@ -437,59 +452,67 @@ class GDriveStore(Store):
                     raise
                 log.warning("%s: Drive copy %s is unavailable, trying the next one", name, file_id)
 
-    def _stream(self, file_id: str, offset: int, end: int | None) -> Iterator[bytes]:
-        """Bytes [offset, end) of a file, by the API with credentials, else by the public path."""
-        what = f"gdrive://{file_id}"
+    def _what(self, name: str, file_id: str) -> str:
+        """A file for messages: its Drive id and its name in the pack (part-003.tar.zst)."""
+        return f"gdrive://{file_id} ({name})"
+
+    def _stream(self, name: str, file_id: str, offset: int, end: int | None, advice: str, *,
+                ask_end: bool) -> Iterator[bytes]:
+        """Bytes [offset, end) of a file, by the API with credentials, else by the public path; the
+        Range header names `end` only with `ask_end` (a size or limit caps what Drive may send)."""
+        what = self._what(name, file_id)
+        headers = range_header(offset, end if ask_end else None)
         if self.credentials is not None:
-            response = self._api_get(file_id, offset, end, what)
+            response = self._api_get(file_id, headers, what)
         else:
-            response = self._public_get(file_id, offset, end, what)
-        yield from _body(response, offset, end, what)
+            response = self._public_get(file_id, headers, what)
+        return ranged_body(response, offset, end, what, self.low_speed, advice)
 
     def _get(self, url: str, headers: dict[str, str], what: str) -> requests.Response:
         try:
-            return self._session().get(url, headers=headers, stream=True, timeout=TIMEOUT)
+            return self._session().get(url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT, self.low_speed[1]))
         except requests.RequestException as e:
             raise TransientStoreError(f"{what}: cannot reach Google Drive ({type(e).__name__}); check the network") from e
         except Exception as e:
             raise _auth_error(e, what) from e
 
-    def _api_get(self, file_id: str, offset: int, end: int | None, what: str) -> requests.Response:
+    def _page(self, response: requests.Response, what: str) -> bytes:
+        """An error or confirm page's body: at most PAGE_LIMIT bytes, held to low_speed."""
+        with response:
+            return b"".join(body_pieces(response, PAGE_LIMIT, 0, what, self.low_speed, RETRY))
+
+    def _api_get(self, file_id: str, headers: dict[str, str], what: str) -> requests.Response:
         url = f"{api_base()}drive/v3/files/{file_id}?alt=media&supportsAllDrives=true"
         for attempt in range(RETRIES + 1):
             try:
-                response = self._get(url, range_header(offset, end), what)
-            except TransientStoreError:
-                if attempt == RETRIES:
-                    raise
-                _sleep(attempt)
+                response = self._get(url, headers, what)
+            except TransientStoreError as e:
+                _retry(e, attempt)
                 continue
             if response.status_code in (200, 206):
+                if response.headers.get("Content-Type", "").startswith("text/html"):
+                    response.close()
+                    msg = (f"{what}: Google Drive sent a web page instead of the file, so nothing was written; a proxy "
+                           "or Drive is refusing the download: try again later or use another location")
+                    raise StoreError(msg)
                 return response
-            with response:
-                error = refusal(response.status_code, response.content, what)
-            if not isinstance(error, TransientStoreError) or attempt == RETRIES:
-                raise error
-            log.info("%s: Drive answered HTTP %d; retrying", what, response.status_code)
-            _sleep(attempt)
+            _retry(refusal(response.status_code, self._page(response, what), what), attempt)
         raise AssertionError("unreachable")
 
-    def _public_get(self, file_id: str, offset: int, end: int | None, what: str) -> requests.Response:
+    def _public_get(self, file_id: str, headers: dict[str, str], what: str) -> requests.Response:
         confirm = _need("gdown.download").get_url_from_gdrive_confirmation
         errors = _need("gdown.exceptions")
         url = f"{public_base()}/uc?export=download&id={file_id}"
         attempt = hops = 0
         while True:
-            response = self._get(url, range_header(offset, end), what)
+            response = self._get(url, headers, what)
             code = response.status_code
             if "ServiceLogin" in response.url or "accounts.google.com" in response.url:
                 response.close()
                 raise StoreAuthError(f"{what}: the file is not shared publicly (Drive asks for a sign-in). {SHARE_FIX}")
             if code in (429,) or code >= 500:
                 response.close()
-                if attempt == RETRIES:
-                    raise TransientStoreError(f"{what}: Google Drive keeps failing (HTTP {code}) after {RETRIES} retries; wait a minute and run the same command again")
-                _sleep(attempt)
+                _retry(TransientStoreError(f"{what}: Google Drive is failing (HTTP {code})"), attempt)
                 attempt += 1
                 continue
             if code == 404:
@@ -503,8 +526,7 @@ class GDriveStore(Store):
                 raise StoreError(f"{what}: Google Drive answered HTTP {code}")
             if "Content-Disposition" in response.headers or not response.headers.get("Content-Type", "").startswith("text/html"):
                 return response
-            with response:
-                text = response.text
+            text = self._page(response, what).decode(response.encoding or "utf-8", errors="replace")
             hops += 1
             try:
                 url = confirm(text)
@@ -599,7 +621,7 @@ class GDriveStore(Store):
                     error = TransientStoreError(f"{what}: the upload session expired")
             except (OSError, httplib2.HttpLib2Error) as e:
                 error = TransientStoreError(f"{what}: the upload was cut off ({type(e).__name__})")
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - _auth_error re-raises what is not google-auth's
                 error = _auth_error(e, what)
             else:
                 done = size if response is not None else status.resumable_progress
@@ -607,20 +629,6 @@ class GDriveStore(Store):
                     on_bytes(done - sent)
                 sent, failures = max(sent, done), 0
                 continue
-            if not isinstance(error, TransientStoreError) or failures >= RETRIES:
-                raise error
-            log.warning("%s; resuming at the byte Drive has (retry %d of %d)", error, failures + 1, RETRIES)
-            _sleep(failures)
+            _retry(error, failures, "resuming at the byte Drive has")
             failures += 1
         return response
-
-
-# ---------------------------------------------------------------- bytes
-
-
-def _body(response: requests.Response, offset: int, end: int | None, what: str) -> Iterator[bytes]:
-    """The file's bytes; a web page where the file was expected is refused before any is handed on."""
-    if response.headers.get("Content-Type", "").startswith("text/html") and "Content-Disposition" not in response.headers:
-        response.close()
-        raise StoreError(f"{what}: Google Drive sent a web page instead of the file, so nothing was written. {SHARE_FIX}")
-    return ranged_body(response, offset, end, what)

@@ -1,8 +1,10 @@
 """A pack folder served over HTTP(S): plain GETs, Range to resume and to split large parts.
 
-requests' urllib3 Retry handles refused connections, 429 and 5xx with backoff; a body cut short
-raises TransientStoreError so the restore resumes with Range where it stopped. A server that
-ignores Range is handled by skipping the bytes already had.
+requests' urllib3 Retry handles refused connections, 429 and 5xx with backoff; a body cut short,
+stalled or slower than the store's low_speed raises TransientStoreError so the restore resumes with
+Range where it stopped. A server that ignores Range is handled by skipping the bytes already had;
+one that sends more than the file's size (or a read limit) is cut there. URLs may carry a token
+(user:pass@, ?token=): names are joined into the path, and messages show them redacted.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError
-from . import Store
+from . import RESUMED, RETRY, Store, join_url, redact, within
 from ._ranges import SEGMENT, ordered_ranges, range_header, ranged_body
 
-TIMEOUT = (10, 60)
+CONNECT_TIMEOUT = 10  # seconds; the read timeout is the store's low_speed window
 
 
 class Sessions:
@@ -85,53 +87,53 @@ def check_response(response: requests.Response, what: str) -> None:
     raise StoreError(msg)
 
 
-def _get(session: requests.Session, url: str, offset: int, end: int | None) -> requests.Response:
+def _get(session: requests.Session, url: str, headers: dict[str, str], read_timeout: float) -> requests.Response:
+    """The response to a GET, refusals raised; `url` never appears unredacted in a message."""
     try:
-        response = session.get(url, headers=range_header(offset, end), stream=True, timeout=TIMEOUT)
+        response = session.get(url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT, read_timeout))
     except requests.RequestException as e:
-        msg = f"{url}: cannot connect ({type(e).__name__}); check the network and the URL"
+        msg = f"{redact(url)}: cannot connect ({type(e).__name__}); check the network and the URL"
         raise TransientStoreError(msg) from e
     try:
-        check_response(response, url)
+        check_response(response, redact(url))
     except BaseException:
         response.close()
         raise
     return response
 
 
-def stream_range(session: requests.Session, url: str, offset: int = 0, end: int | None = None) -> Iterator[bytes]:
-    """Bytes [offset, end) of `url`."""
-    return ranged_body(_get(session, url, offset, end), offset, end, url)
-
-
 class HttpStore(Store):
     def __init__(self, url: str, parallel_ranges: int = 1) -> None:
-        self.url = url.rstrip("/")
+        self.url = url
         self.parallel_ranges = parallel_ranges
         self.sessions = Sessions()
 
     def close(self) -> None:
         self.sessions.close()
 
-    def _file_url(self, name: str) -> str:
-        return f"{self.url}/{name}"
+    def _stream(self, name: str, offset: int, end: int | None, advice: str, *, ask_end: bool) -> Iterator[bytes]:
+        """Bytes [offset, end) of `name`; the Range header names `end` only with `ask_end` (a part's
+        size or a read limit is a cap on what a server may send, not a change to the request)."""
+        url = join_url(self.url, name)
+        response = _get(self.sessions.get(), url, range_header(offset, end if ask_end else None), self.low_speed[1])
+        return ranged_body(response, offset, end, redact(url), self.low_speed, advice)
 
-    def read_bytes(self, name: str) -> bytes:
-        return b"".join(stream_range(self.sessions.get(), self._file_url(name)))
+    def read_bytes(self, name: str, *, limit: int | None = None) -> bytes:
+        data = b"".join(self._stream(name, 0, None if limit is None else limit + 1, RETRY, ask_end=False))
+        return within(data, limit, self.describe(name))
 
     def exists(self, name: str) -> bool:
+        url = join_url(self.url, name)
         try:
-            response = self.sessions.get().head(self._file_url(name), timeout=TIMEOUT, allow_redirects=True)
+            response = self.sessions.get().head(url, timeout=(CONNECT_TIMEOUT, self.low_speed[1]), allow_redirects=True)
         except requests.RequestException as e:
-            msg = f"{self._file_url(name)}: cannot connect ({type(e).__name__})"
+            msg = f"{redact(url)}: cannot connect ({type(e).__name__}); check the network and the URL"
             raise TransientStoreError(msg) from e
         return response.status_code == 200
 
     def open_read(self, name: str, offset: int = 0, size: int | None = None,
                   ids: Mapping[str, str] | None = None) -> Iterator[bytes]:
-        url = self._file_url(name)
         if size is None or self.parallel_ranges < 2 or size - offset < 2 * SEGMENT:
-            yield from stream_range(self.sessions.get(), url, offset)
+            yield from self._stream(name, offset, size, RESUMED, ask_end=False)
             return
-        sessions = self.sessions
-        yield from ordered_ranges(lambda s, e: stream_range(sessions.get(), url, s, e), offset, size, self.parallel_ranges)
+        yield from ordered_ranges(lambda s, e: self._stream(name, s, e, RESUMED, ask_end=True), offset, size, self.parallel_ranges)

@@ -1,4 +1,7 @@
-"""A pack folder on a local or mounted filesystem (including a mounted Google Drive)."""
+"""A pack folder on a local or mounted filesystem (including a mounted Google Drive).
+
+Reads stop at the size asked for, so a part that is a link to /dev/zero (or a file that keeps
+growing) cannot make a restore read forever."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ..errors import StoreError, StoreNotFound
-from . import CHUNK, Store
+from . import CHUNK, Store, within
 
 
 class LocalStore(Store):
@@ -18,9 +21,10 @@ class LocalStore(Store):
     def _path(self, name: str) -> Path:
         return self.folder / name
 
-    def read_bytes(self, name: str) -> bytes:
+    def read_bytes(self, name: str, *, limit: int | None = None) -> bytes:
         try:
-            return self._path(name).read_bytes()
+            with open(self._path(name), "rb") as f:
+                return within(f.read(-1 if limit is None else limit + 1), limit, str(self._path(name)))
         except FileNotFoundError as e:
             msg = f"{self._path(name)} does not exist; check the path of the pack folder"
             raise StoreNotFound(msg) from e
@@ -37,7 +41,10 @@ class LocalStore(Store):
             raise StoreNotFound(msg) from e
         with f:
             f.seek(offset)
-            while chunk := f.read(CHUNK):
+            left = None if size is None else size - offset
+            while left != 0 and (chunk := f.read(CHUNK if left is None else min(CHUNK, left))):
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
 
     def put(self, name: str, source: Path) -> None:
