@@ -10,7 +10,9 @@
     ├── IntegrityError           5   a size, sha256, digest or tar stream does not match
     ├── UnsafePackError          5   a member would land outside the pack's prefixes
     ├── PlatformMismatch         6   the pack was built for another runtime
-    └── StepFailed               7   a build step exited non-zero
+    ├── StepFailed               7   a build step exited non-zero
+    └── ConflictError            8   this machine is in the way: a link or file where the pack
+                                     needs a folder, or another restore holds the root (--no-wait)
 
 Library code raises these; only the command line prints them and exits.
 """
@@ -60,3 +62,9 @@ class PlatformMismatch(PrebakeError):
 
 class StepFailed(PrebakeError):
     exit_code = 7
+
+
+class ConflictError(PrebakeError):
+    """Not the pack's fault: something on this machine stands where the restore must act."""
+
+    exit_code = 8

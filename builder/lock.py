@@ -6,10 +6,12 @@
     version = "3.0.2"
     digest = "sha256:..."            # sha256 of the pack's manifest.json
     locations = ["gdrive://...", "https://mirror/opensmile"]   # tried in order
+    allow_env = ["LD_PRELOAD"]       # optional: variables the pack may set despite the deny list
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from ._fs import atomic_write
 from .errors import UsageError
 
 LOCK_VERSION = 1
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 LOCK_NAME = "prebake.lock"
 
 
@@ -29,6 +32,7 @@ class LockedPack:
     version: str
     digest: str
     locations: tuple[str, ...]
+    allow_env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Lock:
                         "version": pack.version,
                         "digest": pack.digest,
                         "locations": list(pack.locations),
+                        **({"allow_env": list(pack.allow_env)} if pack.allow_env else {}),
                     }
                 )
             )
@@ -61,7 +66,7 @@ class Lock:
             old = by_name.get(pack.name)
             if old and old.digest == pack.digest:
                 locations = tuple(dict.fromkeys(pack.locations + old.locations))
-                pack = LockedPack(pack.name, pack.version, pack.digest, locations)
+                pack = LockedPack(pack.name, pack.version, pack.digest, locations, pack.allow_env or old.allow_env)
             by_name[pack.name] = pack
         return Lock(tuple(by_name.values()))
 
@@ -76,16 +81,29 @@ def loads(text: str, source: str = LOCK_NAME) -> Lock:
         msg = f"{source} has lock version {raw.get('version')!r}; this prebake reads version {LOCK_VERSION}"
         raise UsageError(msg)
     packs = []
-    for i, entry in enumerate(raw.get("pack", [])):
+    entries = raw.get("pack", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        msg = f"{source}: `pack` must be an array of tables ([[pack]]); regenerate it with `prebake lock`"
+        raise UsageError(msg)
+    for i, entry in enumerate(entries):
         missing = [key for key in ("name", "version", "digest", "locations") if key not in entry]
         if missing or not entry["locations"]:
             what = ", ".join(missing) or "locations (empty)"
             msg = f"{source}: pack #{i + 1} lacks {what}; regenerate it with `prebake lock`"
             raise UsageError(msg)
-        if not str(entry["digest"]).startswith("sha256:"):
-            msg = f"{source}: pack {entry['name']!r} has digest {entry['digest']!r}, expected 'sha256:<hex>'"
+        if not isinstance(entry["digest"], str) or not _DIGEST.fullmatch(entry["digest"]):
+            msg = f"{source}: pack #{i + 1} has digest {entry['digest']!r}, expected 'sha256:' and 64 hex digits"
             raise UsageError(msg)
-        packs.append(LockedPack(entry["name"], str(entry["version"]), entry["digest"], tuple(entry["locations"])))
+        for key in ("locations", "allow_env"):
+            value = entry.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                msg = f"{source}: pack #{i + 1} has {key} {value!r}; it must be a list of strings"
+                raise UsageError(msg)
+        if not isinstance(entry["name"], str):
+            msg = f"{source}: pack #{i + 1} has name {entry['name']!r}; it must be a string"
+            raise UsageError(msg)
+        packs.append(LockedPack(entry["name"], str(entry["version"]), entry["digest"], tuple(entry["locations"]),
+                                tuple(entry.get("allow_env", ()))))
     if not packs:
         msg = f"{source} lists no packs; add some with `prebake lock PACK... -o {source}`"
         raise UsageError(msg)

@@ -22,7 +22,8 @@ import zstandard
 from . import __version__
 from ._fs import atomic_write, staged_dir
 from .errors import UsageError
-from .manifest import MANIFEST_NAME, Env, Manifest, Part, Platform, under_prefixes, validate
+from .gate import under
+from .manifest import MANIFEST_NAME, Env, Manifest, Part, Platform, validate
 
 # Level 9 with zstd's own window: 8% smaller than level 3 on a scientific virtualenv, packs at
 # ~100 MB/s on 2 cores, and decompresses as fast. Long-distance matching with a 128 MiB window
@@ -215,7 +216,7 @@ def within_prefixes(members: list[Member], prefixes: tuple[str, ...]) -> list[Me
     kept = []
     for member in members:
         path = "/" + member.name
-        if under_prefixes(path, prefixes):
+        if any(under(path, p) for p in prefixes):
             kept.append(member)
         elif member.kind == tarfile.DIRTYPE and any(p.startswith(path.rstrip("/") + "/") for p in prefixes):
             continue

@@ -2,17 +2,30 @@
 
 Each part is restored by one worker, a process (or, with workers="threads", a thread): its bytes
 are hashed and decompressed as they arrive and the tar stream goes through extract.PartWriter,
-which checks each header and writes the member, so download, verification, decompression and
-extraction overlap. A dropped connection resumes at the byte it stopped at; a part whose size or
-sha256 does not match has its files removed and is fetched again. Finished parts are recorded, so
-a restore that was killed resumes where it stopped; the install marker (with the pack's digest)
-is written only after every part and whiteout is done, and makes the next restore a no-op.
+which checks each header and writes the member through the gate (builder/gate.py), so download,
+verification, decompression and extraction overlap. A dropped connection resumes at the byte it
+stopped at; a part whose size or sha256 does not match has its files removed and is fetched again.
+
+What holds against hostile packs, servers and races:
+- one restore of a root at a time (an flock in the state folder, released by the kernel when
+  its holder dies, so a stale lock cannot exist); workers die with their parent (PDEATHSIG);
+- unverified bytes are journaled before they are written, and a part that was not verified is
+  undone (by its own abort, or by the next run after a kill) instead of being staged: staging
+  would cost a rename per file on the hot path, and a prefix such as dist-packages holds other
+  packages' files, so it cannot be swapped whole;
+- the manifest is validated whole, and its environment against a deny list, before anything is
+  written; every byte count is bounded by it; once one part fails no other part starts or goes on;
+- the install marker (the pack's digest, a location without credentials, the folders it made)
+  is written only after every part, the folder metadata and the whiteouts are done, and makes the
+  next restore a no-op.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
+import fcntl
 import hashlib
 import importlib
 import json
@@ -21,6 +34,7 @@ import multiprocessing
 import os
 import queue
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -32,11 +46,21 @@ from pathlib import Path
 import zstandard
 
 from ._fs import atomic_write
-from .errors import IntegrityError, PlatformMismatch, PrebakeError, StoreError, TransientStoreError, UnsafePackError, UsageError
-from .extract import Destination, PartWriter
-from .manifest import MANIFEST_NAME, Manifest, Part, digest_of, loads
+from .errors import (
+    ConflictError,
+    IntegrityError,
+    PlatformMismatch,
+    PrebakeError,
+    StoreError,
+    TransientStoreError,
+    UnsafePackError,
+    UsageError,
+)
+from .extract import Journal, PartWriter, finish_folders, read_journal, undo
+from .gate import Gate
+from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, Part, digest_of, env_denied, loads
 from .runtime import current_platform, mismatches
-from .stores import Store, open_store
+from .stores import Store, join_url, open_store, redact
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +79,23 @@ class RestoreOptions:
     retries: int = 2
     workers: str = ""
     """Run parts in worker "processes" or "threads"; empty means $PREBAKE_WORKERS, else processes."""
+    wait: bool = True
+    """When another restore holds the root: wait for it, or (False) fail at once."""
+    allow_env: tuple[str, ...] = ()
+    """Variables a pack may set although they are on the deny list (see manifest.env_denied)."""
+    low_speed: tuple[int, float] = (1024, 60.0)
+    """A transfer slower than this many bytes/s for this many seconds is dropped and resumed."""
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "root", Path(os.fspath(self.root)))
+        except TypeError:
+            msg = f"root must be a path (str or os.PathLike), not {type(self.root).__name__}"
+            raise UsageError(msg) from None
+        if isinstance(self.allow_env, str) or not all(isinstance(v, str) for v in self.allow_env):
+            msg = f"allow_env must be a list of variable names, not {self.allow_env!r}"
+            raise UsageError(msg)
+        object.__setattr__(self, "allow_env", tuple(self.allow_env))
 
 
 @dataclass
@@ -102,6 +143,10 @@ class _CorruptPart(IntegrityError):
     """The part's bytes are not the ones the manifest names: worth fetching again."""
 
 
+class _Cancelled(Exception):
+    """Another part failed: this one stops, undoes what it wrote and reports nothing."""
+
+
 def default_jobs() -> int:
     """One part per core, at least two and at most four (on 2 cores, more workers measured slower)."""
     return max(2, min(4, os.cpu_count() or 2))
@@ -111,7 +156,7 @@ def default_jobs() -> int:
 
 
 def fetch_manifest(store: Store, expected_digest: str | None = None) -> PackSource:
-    data = store.read_bytes(MANIFEST_NAME)
+    data = store.read_bytes(MANIFEST_NAME, limit=MAX_MANIFEST_BYTES)
     digest = digest_of(data)
     where = store.describe(MANIFEST_NAME)
     if expected_digest and digest != expected_digest:
@@ -120,33 +165,48 @@ def fetch_manifest(store: Store, expected_digest: str | None = None) -> PackSour
     return PackSource(store, loads(data, where), digest)
 
 
-def resolve(source: str | Path) -> list[tuple[str, list[str], str | None]]:
-    """(pack label, locations to try in order, pinned digest) for a pack folder or URL, or a lock
-    file (a path or an http(s) URL ending in .lock)."""
-    text = str(source)
+@dataclass(frozen=True)
+class Wanted:
+    """One pack to restore: a label for messages, locations to try in order, the digest a lock
+    pins (if any) and the variables the lock allows it."""
+
+    label: str
+    locations: list[str]
+    digest: str | None = None
+    allow_env: tuple[str, ...] = ()
+
+
+def resolve(source: str | os.PathLike) -> list[Wanted]:
+    """The packs of a pack folder or URL, or of a lock file (a path or an http(s) URL ending in .lock)."""
+    try:
+        text = os.fspath(source)
+    except TypeError:
+        msg = f"source must be a path or URL (str or os.PathLike), not {type(source).__name__}"
+        raise UsageError(msg) from None
     if not (text.endswith(".lock") or (Path(text).is_file() and not text.endswith(".json"))):
         if text.endswith("/" + MANIFEST_NAME) or text == MANIFEST_NAME:
             text = text[: -len(MANIFEST_NAME)].rstrip("/") or "."
-        return [(text, [text], None)]
+        return [Wanted(redact(text), [text])]
     # Only a lock needs the lock module (and tomlkit): a pack restore starts sooner without it.
     from . import lock as lockfile
 
     if "://" in text:
         folder, name = text.rsplit("/", 1)
         with open_store(folder) as store:
-            lock = lockfile.loads(store.read_bytes(name).decode(), text)
-        return [(p.name, [_relative_to(folder, loc) for loc in p.locations], p.digest) for p in lock.packs]
-    lock_path = Path(text)
-    lock = lockfile.load(lock_path)
-    base = str(lock_path.resolve().parent)
-    return [(p.name, [_relative_to(base, loc) for loc in p.locations], p.digest) for p in lock.packs]
+            lock = lockfile.loads(store.read_bytes(name, limit=MAX_MANIFEST_BYTES).decode(errors="replace"), redact(text))
+        base = folder
+    else:
+        lock_path = Path(text)
+        lock = lockfile.load(lock_path)
+        base = str(lock_path.resolve().parent)
+    return [Wanted(p.name, [_relative_to(base, loc) for loc in p.locations], p.digest, p.allow_env) for p in lock.packs]
 
 
 def _relative_to(base: str, location: str) -> str:
     """A lock's location; relative ones are relative to the lock's own folder or URL."""
     if "://" in location or location.startswith("/"):
         return location
-    return f"{base.rstrip('/')}/{location}"
+    return join_url(base, location)
 
 
 # ---------------------------------------------------------------- one part
@@ -183,29 +243,49 @@ class _TimedSink:
         return len(data)
 
 
+@dataclass(frozen=True)
+class _Where:
+    """Where one pack's parts land: what every part's gate and writer need."""
+
+    root: Path
+    prefixes: tuple[str, ...]
+    symlinks: tuple[str, ...]
+    allow_setuid: bool
+    progress_dir: Path
+
+    def gate(self) -> Gate:
+        return Gate(self.root, self.prefixes, self.symlinks, _reserved(self.root))
+
+
 class _PartRun:
     """Fetches, verifies and extracts one part; the timings it spent in each phase."""
 
-    def __init__(self, store: Store, part: Part, destination: Destination, retries: int, on_bytes: Callable[[int], None]):
-        self.store, self.part, self.destination = store, part, destination
-        self.retries, self.on_bytes = retries, on_bytes
+    def __init__(self, store: Store, part: Part, where: _Where, retries: int, on_bytes: Callable[[int], None],
+                 cancel: threading.Event):
+        self.store, self.part, self.where = store, part, where
+        self.retries, self.on_bytes, self.cancel = retries, on_bytes, cancel
         self.phases = {"download": 0.0, "decompress": 0.0, "extract": 0.0}
 
     def run(self) -> None:
         for attempt in range(self.retries + 1):
-            writer = PartWriter(self.destination, self.part.name)
-            try:
-                self._once(writer)
-                return
-            except _CorruptPart as e:
-                writer.abort()
-                if attempt == self.retries:
-                    msg = f"{e} (fetched {attempt + 1} times from {self.store.describe(self.part.name)}); the copy there is damaged: push the pack again or use another location"
-                    raise IntegrityError(msg) from None
-                log.warning("%s; its files were removed, fetching it again", e)
-            except BaseException:
-                writer.abort()
-                raise
+            if self.cancel.is_set():
+                raise _Cancelled
+            journal = Journal(self.where.progress_dir / f"{self.part.name}.journal")
+            with self.where.gate() as gate:
+                gate.on_created = lambda path, journal=journal: journal.record("d", path)
+                writer = PartWriter(gate, self.part, journal, self.where.allow_setuid)
+                try:
+                    self._once(writer)
+                    return
+                except _CorruptPart as e:
+                    writer.abort()
+                    if attempt == self.retries:
+                        msg = f"{e} (fetched {attempt + 1} times from {self.store.describe(self.part.name)}); the copy there is damaged: push the pack again or use another location"
+                        raise IntegrityError(msg) from None
+                    log.warning("%s; its files were removed, fetching it again", e)
+                except BaseException:
+                    writer.abort()
+                    raise
 
     def _once(self, writer: PartWriter) -> None:
         part, clock = self.part, time.perf_counter
@@ -223,6 +303,8 @@ class _PartRun:
                 self.phases["download"] += t1 - t0
                 if chunk is None:
                     break
+                if self.cancel.is_set():
+                    raise _Cancelled
                 received += len(chunk)
                 self.on_bytes(len(chunk))
                 if received > part.size:
@@ -236,13 +318,18 @@ class _PartRun:
         except IntegrityError as e:
             if isinstance(e, _CorruptPart):
                 raise
+            # Damage in transit is worth another fetch, a well-formed hostile part is not: the
+            # rest of the part (never more than its size) tells which.
             for chunk in stream:
                 received += len(chunk)
+                if received > part.size or self.cancel.is_set():
+                    break
                 hasher.update(chunk)
             if received != part.size or hasher.hexdigest() != part.sha256:
                 raise _CorruptPart(f"{part.name} is corrupt ({received} of {part.size} bytes, sha256 mismatch)") from e
             raise
         finally:
+            stream.close()
             self.phases["decompress"] -= sink.seconds
             self.phases["extract"] += sink.seconds
         if received != part.size:
@@ -262,15 +349,30 @@ def _state(root: Path) -> Path:
     return Path(override) if override else root / STATE_DIR
 
 
+def _reserved(root: Path) -> tuple[str, ...]:
+    """prebake's state folder as a pack path, when it lies under `root`: no pack may write, link
+    or delete there (a forged journal would make the next run delete elsewhere)."""
+    state, top = os.path.abspath(_state(root)), os.path.abspath(root)
+    if top == "/":
+        return (state,)
+    return ("/" + os.path.relpath(state, top),) if state.startswith(top + "/") else ()
+
+
 def marker_path(root: Path, name: str) -> Path:
     return _state(root) / "installed" / f"{name}.json"
 
 
-def installed_digest(root: Path, name: str) -> str | None:
+def installed(root: Path, name: str) -> dict:
+    """The install marker of pack `name` under `root`, or {} when there is none."""
     try:
-        return json.loads(marker_path(root, name).read_text()).get("digest")
+        marker = json.loads(marker_path(root, name).read_text())
     except (OSError, ValueError):
-        return None
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def installed_digest(root: Path, name: str) -> str | None:
+    return installed(root, name).get("digest")
 
 
 def _rooted(root: Path, path: str) -> str:
@@ -293,6 +395,18 @@ def apply_env(manifest: Manifest, root: Path) -> None:
         if finder is None:
             del sys.path_importer_cache[entry]
     importlib.invalidate_caches()
+
+
+def check_env(manifest: Manifest, allowed: set[str]) -> None:
+    """Refuse a pack that sets a variable on the deny list (code run at start-up, network or trust
+    redirection, prebake's own settings) unless the lock or the user allows that variable."""
+    touched = [(var, True) for var in manifest.env.prepend] + [(var, False) for var in manifest.env.set]
+    for var, prepend in touched:
+        if var not in allowed and env_denied(var, prepend):
+            how = "prepends to" if prepend else "sets"
+            msg = (f"pack {manifest.name} {manifest.version} {how} {var}, which can run code or redirect traffic in every "
+                   f"process; if you trust the pack, allow it with --allow-env {var} (or allow_env in the lock)")
+            raise UsageError(msg)
 
 
 def check_platform(manifest: Manifest, force: bool) -> None:
@@ -327,12 +441,10 @@ class _PartJob:
 
     location: str
     part: Part
-    root: Path
-    prefixes: tuple[str, ...]
-    symlinks: tuple[str, ...]
-    allow_setuid: bool
+    where: _Where
     retries: int
     parallel_ranges: int
+    low_speed: tuple[int, float]
     environ: dict[str, str]
 
 
@@ -340,16 +452,28 @@ class _PartJob:
 class _PartDone:
     name: str
     phases: dict[str, float]
-    created: set[str]
-    dir_members: list[tuple[str, int, int]]
 
 
 _worker_progress = None
+_worker_cancel = None
 
 
-def _worker_init(progress) -> None:
-    global _worker_progress
-    _worker_progress = progress
+def _worker_init(progress, cancel, parent: int | None) -> None:
+    """Set up a worker process: it reports progress, stops when told, and dies with its parent."""
+    global _worker_progress, _worker_cancel
+    _worker_progress, _worker_cancel = progress, cancel
+    _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Ask Linux to kill this process when its parent dies (PR_SET_PDEATHSIG), so no orphan goes on
+    writing after a kill -9 of the restore; exit now if the parent is already gone."""
+    import ctypes
+
+    before = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != before or (parent is not None and before != parent):
+        os._exit(1)
 
 
 def _report(n: int) -> None:
@@ -359,16 +483,19 @@ def _report(n: int) -> None:
 
 def _run_job(job: _PartJob) -> _PartDone:
     """In a worker process: fetch, verify and extract one part."""
+    assert _worker_cancel is not None
+    if _worker_cancel.is_set():
+        raise _Cancelled
     # Workers fork from a server started earlier: take the caller's environment as it is now
     # (credentials, proxies, PREBAKE_* settings set since then).
     os.environ.clear()
     os.environ.update(job.environ)
     with open_store(job.location) as store:
         store.parallel_ranges = job.parallel_ranges
-        destination = Destination(job.root, job.prefixes, job.symlinks, job.allow_setuid)
-        run = _PartRun(store, job.part, destination, job.retries, _report)
+        store.low_speed = job.low_speed
+        run = _PartRun(store, job.part, job.where, job.retries, _report, _worker_cancel)
         run.run()
-    return _PartDone(job.part.name, run.phases, destination.created, destination.dir_members)
+    return _PartDone(job.part.name, run.phases)
 
 
 def _single_threaded() -> bool:
@@ -407,17 +534,24 @@ def _worker_context(preload: list[str]):
 def _in_processes(context, jobs: list[_PartJob], width: int, on_bytes: Callable[[int], None],
                   on_done: Callable[[_PartDone], None]) -> None:
     """Each part in a worker process: the header checks and file calls of one part do not wait
-    for another part's GIL (measured 1.2-1.45 s against 1.7-1.9 s with threads on 2 cores)."""
-    progress = context.Queue()
-    pool = ProcessPoolExecutor(max_workers=width, mp_context=context, initializer=_worker_init, initargs=(progress,))
+    for another part's GIL (measured 1.2-1.45 s against 1.7-1.9 s with threads on 2 cores).
+    The first failure stops every other part (queued ones do not start)."""
+    progress, cancel = context.Queue(), context.Event()
+    parent = os.getpid() if context.get_start_method() == "fork" else None
+    pool = ProcessPoolExecutor(max_workers=width, mp_context=context, initializer=_worker_init,
+                               initargs=(progress, cancel, parent))
     try:
         pending = {pool.submit(_run_job, job) for job in jobs}
         while pending:
             finished, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
             _drain(progress, on_bytes)
+            failures = [f.exception() for f in finished if f.exception() is not None]
+            if failures:  # the part that failed first, not one it cancelled
+                raise next((e for e in failures if not isinstance(e, _Cancelled)), failures[0])
             for future in finished:
                 on_done(future.result())
     finally:
+        cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)
         _drain(progress, on_bytes)
         progress.close()
@@ -432,7 +566,7 @@ def _drain(progress, on_bytes: Callable[[int], None]) -> None:
             return
 
 
-def _in_threads(runs: list[_PartRun], width: int, on_done: Callable[[_PartRun], None]) -> None:
+def _in_threads(runs: list[_PartRun], width: int, cancel: threading.Event, on_done: Callable[[_PartRun], None]) -> None:
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="prebake-part") as pool:
         by_future = {pool.submit(run.run): run for run in runs}
         try:
@@ -440,13 +574,98 @@ def _in_threads(runs: list[_PartRun], width: int, on_done: Callable[[_PartRun], 
                 future.result()
                 on_done(by_future[future])
         finally:
+            cancel.set()
             for future in by_future:
                 future.cancel()
 
 
-def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> RestoreResult:
+@contextlib.contextmanager
+def _root_lock(root: Path, wait: bool) -> Iterator[None]:
+    """Hold the root for one restore at a time. flock is released by the kernel when its holder
+    dies, so a lock left by a killed restore is simply taken over."""
+    path = _state(root) / "lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            busy = f"another prebake restore (pid {holder}) is restoring into {root}"
+            if not wait:
+                msg = f"{busy}; run again when it is done, or without --no-wait to wait for it"
+                raise ConflictError(msg) from None
+            log.warning("%s; waiting for it to finish", busy)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _recover(root: Path, keep: Path) -> None:
+    """Undo what restores that were killed left unverified (their parts' journals), then forget
+    them; the folder `keep` (this pack's) keeps its verified parts so the restore resumes."""
+    partial = _state(root) / "partial"
+    folders = sorted(partial.iterdir()) if partial.is_dir() else []
+    for folder in folders:
+        journals = sorted(folder.glob("*.journal"))
+        if journals:
+            spec = json.loads((folder / "gate.json").read_text())
+            with Gate(root, tuple(spec["prefixes"]), tuple(spec["symlinks"]), _reserved(root)) as gate:
+                for journal in journals:
+                    written, made, _ = read_journal(journal)
+                    kept = undo(gate, written, made)
+                    if folder == keep and kept:
+                        # Folders a verified part also uses stay, and are still ours to finish.
+                        recorder = Journal(folder / "undone.folders", append=True)
+                        for path in kept:
+                            recorder.record("d", path)
+                        recorder.close()
+                    journal.unlink()
+        if folder != keep:
+            shutil.rmtree(folder)
+
+
+def _finished_parts(progress_dir: Path, manifest: Manifest) -> tuple[set[str], list[tuple[str, int, int]]]:
+    """(folders this restore made, folder metadata) from every verified part; refuses a pack whose
+    parts share a name (parts extract in parallel: which one would win is chance)."""
+    made: set[str] = set()
+    folders: list[tuple[str, int, int]] = []
+    owner: dict[str, str] = {}
+    records = [(p.name, progress_dir / f"{p.name}.done") for p in manifest.parts]
+    undone = progress_dir / "undone.folders"
+    for name, path in records:
+        written, part_made, part_folders = read_journal(path)
+        for member in written + [f[0] for f in part_folders]:
+            first = owner.setdefault(member, name)
+            if first != name:
+                msg = f"{member} is in both {first} and {name}; the pack is unsafe, do not restore it"
+                raise UnsafePackError(msg)
+        made.update(part_made)
+        folders += part_folders
+    if undone.exists():
+        made.update(read_journal(undone)[1])
+    return made, folders
+
+
+def _undo_all(progress_dir: Path, manifest: Manifest, where: _Where) -> None:
+    """Remove every part's files (the pack turned out unsafe as a whole)."""
+    with where.gate() as gate:
+        for part in manifest.parts:
+            for suffix in (".done", ".journal"):
+                record = progress_dir / f"{part.name}{suffix}"
+                if record.exists():
+                    written, made, _ = read_journal(record)
+                    undo(gate, written, made)
+    shutil.rmtree(progress_dir, ignore_errors=True)
+
+
+def restore_pack(source: PackSource, location: str, options: RestoreOptions, allow_env: tuple[str, ...] = ()) -> RestoreResult:
     manifest, root = source.manifest, options.root
-    result = RestoreResult(manifest.name, manifest.version, source.digest, location)
+    check_env(manifest, {*options.allow_env, *allow_env})
+    result = RestoreResult(manifest.name, manifest.version, source.digest, redact(location))
     if installed_digest(root, manifest.name) == source.digest:
         result.skipped = True
         if options.apply_env:
@@ -455,9 +674,16 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
     check_platform(manifest, options.force)
     started = time.perf_counter()
     progress_dir = _state(root) / "partial" / source.digest.split(":")[1][:16]
+    where = _Where(root.absolute(), manifest.prefixes, manifest.symlinks, options.allow_setuid, progress_dir)
+    with where.gate() as gate:
+        for whiteout in manifest.whiteouts:  # a whiteout the gate refuses fails the restore before any write
+            gate.check(whiteout)
+            with contextlib.suppress(FileNotFoundError):
+                gate.parent(whiteout, create=False)
+    _recover(root, keep=progress_dir)
     progress_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(progress_dir / "gate.json", json.dumps({"prefixes": manifest.prefixes, "symlinks": manifest.symlinks}).encode())
     todo = [p for p in manifest.parts if not (progress_dir / f"{p.name}.done").exists()]
-    destination = Destination(root, manifest.prefixes, manifest.symlinks, options.allow_setuid)
     bar = _progress(sum(p.size for p in todo), manifest.name, options.progress)
     bar_lock = threading.Lock()
 
@@ -473,7 +699,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
     phases: dict[str, float] = {}
 
     def done(name: str, part_phases: dict[str, float]) -> None:
-        (progress_dir / f"{name}.done").touch()
+        os.replace(progress_dir / f"{name}.journal", progress_dir / f"{name}.done")
         for phase, seconds in part_phases.items():
             phases[phase] = phases.get(phase, 0.0) + seconds
 
@@ -482,32 +708,35 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
         context = _worker_context(["builder.restore", type(source.store).__module__])
     try:
         if context is not None:
-
-            def absorbed(outcome: _PartDone) -> None:
-                destination.absorb(outcome.created, outcome.dir_members)
-                done(outcome.name, outcome.phases)
-
-            where = location if "://" in location else str(Path(location).absolute())
-            part_jobs = [
-                _PartJob(where, part, root.absolute(), manifest.prefixes, manifest.symlinks, options.allow_setuid,
-                         options.retries, ranges, dict(os.environ))
-                for part in todo
-            ]
-            _in_processes(context, part_jobs, jobs, on_bytes, absorbed)
+            url = location if "://" in location else str(Path(location).absolute())
+            part_jobs = [_PartJob(url, part, where, options.retries, ranges, options.low_speed, dict(os.environ)) for part in todo]
+            _in_processes(context, part_jobs, jobs, on_bytes, lambda outcome: done(outcome.name, outcome.phases))
         else:
             source.store.parallel_ranges = ranges
-            runs = [_PartRun(source.store, part, destination, options.retries, on_bytes) for part in todo]
-            _in_threads(runs, jobs, lambda run: done(run.part.name, run.phases))
+            source.store.low_speed = options.low_speed
+            cancel = threading.Event()
+            runs = [_PartRun(source.store, part, where, options.retries, on_bytes, cancel) for part in todo]
+            _in_threads(runs, jobs, cancel, lambda run: done(run.part.name, run.phases))
+        made, folders = _finished_parts(progress_dir, manifest)
+    except (UnsafePackError, ConflictError):
+        # The pack (or this machine) is at fault, not the network: none of it stays, verified or not.
+        _undo_all(progress_dir, manifest, where)
+        raise
+    except BaseException:
+        # Verified parts stay so that the next run resumes; with none, no state stays either.
+        if not any(progress_dir.glob("*.done")):
+            shutil.rmtree(progress_dir, ignore_errors=True)
+        raise
     finally:
         if bar is not None:
             bar.close()
-    destination.finish()
-    for whiteout in manifest.whiteouts:
-        _remove(Path(_rooted(root, whiteout)))
-    atomic_write(
-        marker_path(root, manifest.name),
-        json.dumps({"name": manifest.name, "version": manifest.version, "digest": source.digest, "location": location}).encode(),
-    )
+    with where.gate() as gate:
+        finish_folders(gate, made, folders)
+        for whiteout in manifest.whiteouts:
+            gate.remove(whiteout)
+    marker = {"name": manifest.name, "version": manifest.version, "digest": source.digest,
+              "location": redact(location), "folders": sorted(made)}
+    atomic_write(marker_path(root, manifest.name), json.dumps(marker).encode())
     shutil.rmtree(progress_dir, ignore_errors=True)
     if options.apply_env:
         apply_env(manifest, root)
@@ -519,17 +748,10 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions) -> 
     return result
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 # ---------------------------------------------------------------- the one call
 
 
-def restore(source: str | Path, options: RestoreOptions | None = None, **overrides) -> Restored:
+def restore(source: str | os.PathLike, options: RestoreOptions | None = None, **overrides) -> Restored:
     """Restore a pack folder, a manifest URL or every pack of a lock file; returns one result per pack.
 
     Locations of a locked pack are tried in order; parts finished from one location are kept when
@@ -537,6 +759,10 @@ def restore(source: str | Path, options: RestoreOptions | None = None, **overrid
     """
     options = options or RestoreOptions()
     if overrides:
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(RestoreOptions)})
+        if unknown:
+            msg = f"restore() got unknown argument(s) {', '.join(unknown)}; see help(prebake.RestoreOptions)"
+            raise UsageError(msg)
         options = dataclasses.replace(options, **overrides)
     workers = options.workers or os.environ.get("PREBAKE_WORKERS", "processes")
     if workers not in ("processes", "threads"):
@@ -544,38 +770,48 @@ def restore(source: str | Path, options: RestoreOptions | None = None, **overrid
         raise UsageError(msg)
     options = dataclasses.replace(options, workers=workers)
     try:
-        return _restore_all(source, options)
+        options.root.mkdir(parents=True, exist_ok=True)
+        with _root_lock(options.root, options.wait):
+            return _restore_all(source, options)
     except OSError as e:
-        where = e.filename or options.root
-        if isinstance(e, PermissionError):
-            hint = "run as root or pass --root DIR"
-        elif e.errno == errno.ENOSPC:
-            hint = "free some space or restore to another --root"
-        else:
-            hint = "check the path or pass another --root"
-        msg = f"cannot write {where}: {e.strerror}; {hint}"
-        raise PrebakeError(msg) from e
+        raise _os_error(e, options.root) from e
 
 
-def _restore_all(source: str | Path, options: RestoreOptions) -> Restored:
-    options.root.mkdir(parents=True, exist_ok=True)
+def _os_error(e: OSError, root: Path) -> PrebakeError:
+    """One line for a file system refusal, with the fix that applies to who we are."""
+    where = e.filename or root
+    if e.errno == errno.ENOSPC:
+        hint = "free some space or restore to another --root"
+    elif e.errno == errno.EROFS:
+        hint = "that file system is read-only: restore to another --root"
+    elif isinstance(e, PermissionError) and os.geteuid() == 0:
+        hint = "even root may not write there (an immutable file, chattr +i, or a protected mount): check it or restore to another --root"
+    elif isinstance(e, PermissionError):
+        hint = "run as root or pass --root DIR"
+    else:
+        hint = "check the path or pass another --root"
+    return PrebakeError(f"cannot write {where}: {e.strerror}; {hint}")
+
+
+def _restore_all(source: str | os.PathLike, options: RestoreOptions) -> Restored:
     results = Restored()
-    for label, locations, digest in resolve(source):
+    for wanted in resolve(source):
         failures: list[str] = []
-        for location in locations:
+        for location in wanted.locations:
             try:
                 with open_store(location) as store:
-                    pack = fetch_manifest(store, digest)
-                    results.append(restore_pack(pack, location, options))
+                    store.low_speed = options.low_speed
+                    pack = fetch_manifest(store, wanted.digest)
+                    results.append(restore_pack(pack, location, options, wanted.allow_env))
                 break
-            except (UnsafePackError, PlatformMismatch, UsageError):
+            except (UnsafePackError, PlatformMismatch, UsageError, ConflictError):
                 raise
             except (StoreError, IntegrityError) as e:
-                if len(locations) == 1:
+                if len(wanted.locations) == 1:
                     raise
-                failures.append(f"{location}: {e}")
+                failures.append(f"{redact(location)}: {e}")
                 log.warning("%s; trying the next location", e)
         else:
-            msg = f"cannot restore {label}: every location failed: " + " | ".join(failures)
+            msg = f"cannot restore {wanted.label}: every location failed: " + " | ".join(failures)
             raise StoreError(msg)
     return results

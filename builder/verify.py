@@ -13,7 +13,7 @@ from pathlib import Path
 
 import zstandard
 
-from .restore import PackSource, read_part
+from .restore import PackSource, installed, read_part
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,19 @@ def verify_parts(source: PackSource, retries: int = 2) -> list[Problem]:
 
 
 def verify_installed(source: PackSource, root: Path, retries: int = 2) -> list[Problem]:
-    """Every member of the pack as it sits under `root`: kind, mode, size, content, link target."""
+    """Every member of the pack as it sits under `root`: kind, mode, size, content, link target;
+    folders the restore made (its marker lists them) also by mode and mtime."""
     problems = []
+    marker = installed(root, source.manifest.name)
+    if marker.get("digest") != source.digest:
+        problems.append(Problem(source.manifest.name, f"not installed under {root} (no install marker for {source.digest})"))
+    made = set(marker.get("folders", ()))
     for part in source.manifest.parts:
         raw = _ChunkReader(read_part(source.store, part, retries))
         reader = zstandard.ZstdDecompressor().stream_reader(io.BufferedReader(raw))
         with tarfile.open(fileobj=reader, mode="r|") as archive:
             for member in archive:
-                problem = _compare(member, archive, root)
+                problem = _compare(member, archive, root, made)
                 if problem:
                     problems.append(Problem("/" + member.name.rstrip("/"), problem))
     whiteouts = source.manifest.whiteouts
@@ -77,7 +82,7 @@ def verify_installed(source: PackSource, root: Path, retries: int = 2) -> list[P
     return problems
 
 
-def _compare(member: tarfile.TarInfo, archive: tarfile.TarFile, root: Path) -> str | None:
+def _compare(member: tarfile.TarInfo, archive: tarfile.TarFile, root: Path, made: set[str]) -> str | None:
     path = root / member.name
     try:
         st = path.lstat()
@@ -89,7 +94,13 @@ def _compare(member: tarfile.TarInfo, archive: tarfile.TarFile, root: Path) -> s
         target = os.readlink(path)
         return None if target == member.linkname else f"links to {target!r}, the pack says {member.linkname!r}"
     if member.isdir():
-        return None if stat.S_ISDIR(st.st_mode) else "should be a directory"
+        if not stat.S_ISDIR(st.st_mode):
+            return "should be a directory"
+        if "/" + member.name.rstrip("/") not in made:
+            return None  # a folder that was there before keeps its own mode and mtime
+        if stat.S_IMODE(st.st_mode) != member.mode & ~0o6000 and stat.S_IMODE(st.st_mode) != member.mode:
+            return f"folder mode {stat.S_IMODE(st.st_mode):o}, the pack says {member.mode:o}"
+        return None if int(st.st_mtime) == member.mtime else f"folder mtime {int(st.st_mtime)}, the pack says {member.mtime}"
     if member.islnk():
         first = root / member.linkname
         same = first.exists() and os.path.samefile(first, path)

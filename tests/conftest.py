@@ -75,13 +75,23 @@ def craft_pack(
     """
     if raw_tar is None:
         raw_tar = tar_bytes(members)
+    count = len(members) if members else _count_members(raw_tar)
     compressed = zstandard.ZstdCompressor(write_checksum=True).compress(raw_tar)
     out.mkdir(parents=True)
     (out / "part-000.tar.zst").write_bytes(compressed)
-    part = Part("part-000.tar.zst", len(compressed), hashlib.sha256(compressed).hexdigest(), len(members), len(raw_tar))
+    part = Part("part-000.tar.zst", len(compressed), hashlib.sha256(compressed).hexdigest(), count, len(raw_tar))
     manifest = Manifest(name="crafted", version="1", target=prefixes[0], prefixes=prefixes, parts=(part,), symlinks=symlinks)
     (out / "manifest.json").write_bytes(manifest.dumps())
     return manifest
+
+
+def _count_members(raw_tar: bytes) -> int:
+    """How many members a tar reader sees before the first end-of-archive marker."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw_tar), mode="r:") as archive:
+            return len(archive.getmembers())
+    except tarfile.TarError:
+        return 1
 
 
 def tar_bytes(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:

@@ -60,13 +60,17 @@ def pack_cmd(src: Path, target: str, out: Path, name: str | None, version: str, 
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Parts restored at once (default 2-4).")
 @click.option("--force", is_flag=True, help="Restore even if the pack was built for another platform.")
 @click.option("--allow-setuid", is_flag=True, help="Keep setuid/setgid bits.")
+@click.option("--allow-env", multiple=True, metavar="VAR",
+              help="Let the pack set VAR although it is on the deny list (LD_PRELOAD, proxies, ...).")
+@click.option("--no-wait", is_flag=True, help="Fail (exit 8) instead of waiting when another restore holds the root.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def restore_cmd(source: str, root: Path, jobs: int | None, force: bool, allow_setuid: bool, quiet: bool) -> None:
+def restore_cmd(source: str, root: Path, jobs: int | None, force: bool, allow_setuid: bool, allow_env: tuple[str, ...],
+                no_wait: bool, quiet: bool) -> None:
     """Restore a pack folder, a pack URL or every pack of a lock file."""
     from ..restore import RestoreOptions, restore
 
     options = RestoreOptions(root=root.absolute(), jobs=jobs or 0, force=force, allow_setuid=allow_setuid,
-                             progress=False if quiet else None)
+                             progress=False if quiet else None, allow_env=allow_env, wait=not no_wait)
     for result in restore(source, options):
         click.echo(result.summary())
 
@@ -79,8 +83,7 @@ def _pack_source(source: str):
     if len(packs) != 1:
         msg = f"{source} is a lock with {len(packs)} packs; pass one pack folder or URL"
         raise UsageError(msg)
-    _, locations, digest = packs[0]
-    return fetch_manifest(open_store(locations[0]), digest)
+    return fetch_manifest(open_store(packs[0].locations[0]), packs[0].digest)
 
 
 @cli.command("verify")

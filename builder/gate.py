@@ -1,0 +1,233 @@
+"""The one place that decides where a pack may act on disk.
+
+Every write, link, hard link, folder, whiteout and clean-up of a restore asks the gate for the
+folder it acts in. The gate hands out a file descriptor of that folder, reached from the prefix
+one component at a time with O_NOFOLLOW, and every call then acts relative to it (openat,
+mkdirat, symlinkat, linkat, unlinkat). So no link below a prefix is ever followed, whoever made
+it, and a folder swapped for a link between a check and a write is refused by the kernel rather
+than followed: the guarantee is structural, not a list of cases.
+
+Above its prefixes a pack does not act; a prefix itself is found as the machine lays it out
+(`/lib` may be a link to `usr/lib`), but a restore under `--root DIR` never leaves DIR.
+
+What the gate refuses:
+- a path that is not normalised, not strictly below one of the prefixes (folders may equal one),
+  or at or below one of the pack's own symlinks: UnsafePackError (the pack is at fault);
+- a link or non-folder on this machine where the pack needs a folder: ConflictError (this
+  machine is in the way; the message says what to move).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+from collections import OrderedDict
+from pathlib import Path
+
+from .errors import ConflictError, UnsafePackError
+
+_WALK = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_FDS = 64
+"""Folder descriptors kept open per gate: members come sorted, so a few cover a whole part."""
+
+
+def under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def is_normal(path: str) -> bool:
+    """An absolute path with no empty, '.' or '..' component and no trailing slash."""
+    return path.startswith("/") and path != "/" and all(c not in ("", ".", "..") for c in path[1:].split("/"))
+
+
+def _rmtree_at(dir_fd: int, name: str) -> None:
+    """rmtree of `name` in `dir_fd`, following no link (shutil's fd-based walk; 3.10 has no dir_fd)."""
+    if sys.version_info >= (3, 11):
+        shutil.rmtree(name, dir_fd=dir_fd)
+    else:  # the magic link names the folder itself, so nothing above it is looked up again
+        shutil.rmtree(f"/proc/self/fd/{dir_fd}/{name}")
+
+
+class Gate:
+    """Where one pack may act under `root`: its prefixes, never through a link below them."""
+
+    def __init__(self, root: Path, prefixes: tuple[str, ...], symlinks: tuple[str, ...] = (),
+                 reserved: tuple[str, ...] = ()) -> None:
+        self.root = Path(root)
+        self.prefixes = prefixes
+        self.symlinks = frozenset(symlinks)
+        self.reserved = reserved
+        """Pack paths no pack may touch: prebake's own state folder (journals, markers, the lock)."""
+        self._confined = os.path.realpath(self.root) != "/"
+        self._real_root = os.path.realpath(self.root)
+        self._fds: OrderedDict[str, int] = OrderedDict()
+        self.created: list[str] = []
+        """Folders this gate made (mkdir), in the order made."""
+        self.on_created = None
+        """Called with each folder path before it is made (the restore journals it)."""
+
+    # ------------------------------------------------------------ deciding
+
+    def prefix_of(self, path: str) -> str | None:
+        return next((p for p in self.prefixes if under(path, p)), None)
+
+    def check(self, path: str, folder: bool = False) -> None:
+        """Refuse `path` unless it is normalised and strictly below a prefix (a folder may be the
+        prefix itself) and not at or below one of the pack's symlinks (unless it is that link)."""
+        if not is_normal(path):
+            raise UnsafePackError(f"{path!r} is not a normalised absolute path")
+        prefix = self.prefix_of(path)
+        if prefix is None:
+            raise UnsafePackError(f"{path} is outside the pack's prefixes ({', '.join(self.prefixes)})")
+        if path == prefix and not folder:
+            raise UnsafePackError(f"{path} is one of the pack's prefixes; only a folder may be there")
+        link = self._listed_link_above(path)
+        if link:
+            raise UnsafePackError(f"{path} would be written through the symlink {link}")
+        mine = next((r for r in self.reserved if under(path, r) or (not folder and under(r, path))), None)
+        if mine:
+            raise UnsafePackError(f"{path} would touch prebake's own state folder {mine}")
+
+    def _listed_link_above(self, path: str) -> str | None:
+        cut = path.rfind("/")
+        while cut > 0:
+            if path[:cut] in self.symlinks:
+                return path[:cut]
+            cut = path.rfind("/", 0, cut)
+        return None
+
+    def on_disk(self, path: str) -> str:
+        """The path a pack path has on this machine (for messages and read-only checks)."""
+        return path if str(self.root) == "/" else str(self.root).rstrip("/") + path
+
+    # ------------------------------------------------------------ folders
+
+    def folder(self, path: str, create: bool = True) -> int:
+        """A descriptor of folder `path` (a prefix or below one), made if missing and `create`.
+        Raises FileNotFoundError when it is missing and not `create`."""
+        fd = self._fds.get(path)
+        if fd is not None:
+            self._fds.move_to_end(path)
+            return fd
+        prefix = self.prefix_of(path)
+        if prefix is None:
+            raise UnsafePackError(f"{path} is outside the pack's prefixes ({', '.join(self.prefixes)})")
+        if path == prefix:
+            fd = self._open_prefix(prefix, create)
+        else:
+            parent, name = path.rsplit("/", 1)
+            parent_fd = self.folder(parent, create)
+            fd = self._open_below(parent_fd, name, path, create)
+        self._fds[path] = fd
+        if len(self._fds) > _OPEN_FDS:
+            os.close(self._fds.popitem(last=False)[1])
+        return fd
+
+    def parent(self, path: str, create: bool = True) -> tuple[int, str]:
+        """(descriptor of the folder holding `path`, its last name), after `check`."""
+        folder, name = path.rsplit("/", 1)
+        return self.folder(folder, create), name
+
+    def _open_below(self, parent_fd: int, name: str, path: str, create: bool) -> int:
+        try:
+            return os.open(name, _WALK, dir_fd=parent_fd)
+        except FileNotFoundError:
+            if not create:
+                raise
+        except OSError:  # ENOTDIR: a link or a file is where the folder should be
+            raise self._not_a_folder(parent_fd, name, path) from None
+        if self.on_created is not None:
+            self.on_created(path)
+        try:
+            os.mkdir(name, 0o755, dir_fd=parent_fd)
+            self.created.append(path)
+        except FileExistsError:
+            pass  # another part made it meanwhile, or something else is there (refused below)
+        try:
+            return os.open(name, _WALK, dir_fd=parent_fd)
+        except OSError:
+            raise self._not_a_folder(parent_fd, name, path) from None
+
+    def _not_a_folder(self, parent_fd: int, name: str, path: str) -> Exception:
+        try:
+            st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        except OSError:
+            return ConflictError(f"{self.on_disk(path)} cannot be opened as a folder; check it and restore again")
+        if stat.S_ISLNK(st.st_mode):
+            if path in self.symlinks:
+                return UnsafePackError(f"a member would be written through the pack's own symlink {path}")
+            target = os.readlink(name, dir_fd=parent_fd)
+            return ConflictError(
+                f"{self.on_disk(path)} on this machine is a symlink (to {target}), where the pack has a folder; "
+                "prebake never writes through links it did not make: move the link away or restore into another --root"
+            )
+        return ConflictError(f"{self.on_disk(path)} exists and is not a folder; remove it and restore again")
+
+    def _open_prefix(self, prefix: str, create: bool) -> int:
+        """The prefix as this machine lays it out; under a confined root it must resolve inside it."""
+        on_disk = self.on_disk(prefix)
+        if self._confined:
+            existing = on_disk
+            while not os.path.lexists(existing):
+                existing = os.path.dirname(existing)
+            self._inside_root(prefix, os.path.realpath(existing))
+        if create:
+            try:
+                os.makedirs(on_disk, exist_ok=True)
+            except FileExistsError:
+                raise ConflictError(f"{on_disk} exists and is not a folder; remove it and restore again") from None
+        fd = os.open(on_disk, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if self._confined:
+            try:
+                self._inside_root(prefix, os.readlink(f"/proc/self/fd/{fd}"))
+            except ConflictError:
+                os.close(fd)
+                raise
+        return fd
+
+    def _inside_root(self, prefix: str, real: str) -> None:
+        if real != self._real_root and not real.startswith(self._real_root + "/"):
+            msg = f"{prefix} would be written through a link that leaves {self.root}: it resolves to {real}; restore into another --root"
+            raise ConflictError(msg)
+
+    # ------------------------------------------------------------ acting
+
+    def remove(self, path: str, tree: bool = True) -> bool:
+        """Remove `path` (a whole folder if `tree`, or a file or link itself) without following
+        any link; False when it was not there (or a folder above it is missing) or is a folder
+        and not `tree`."""
+        self.check(path)
+        try:
+            fd, name = self.parent(path, create=False)
+        except FileNotFoundError:
+            return False
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            if not tree:
+                return False
+            self.forget(path)
+            _rmtree_at(fd, name)
+        else:
+            os.unlink(name, dir_fd=fd)
+        return True
+
+    def forget(self, path: str) -> None:
+        """Close the descriptors of `path` and below (it is about to go)."""
+        for cached in [p for p in self._fds if under(p, path)]:
+            os.close(self._fds.pop(cached))
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> Gate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,225 @@
+"""Hostile manifests and parts, one finding each: what the restore refuses, and with what line."""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from builder.errors import IntegrityError, PrebakeError, UnsafePackError, UsageError
+from builder.manifest import Env, loads
+from builder.restore import RestoreOptions, marker_path, restore
+from builder.verify import verify_installed
+
+from ..conftest import craft_pack, member, pack
+
+
+def _manifest_json(tmp_path: Path, **changes) -> bytes:
+    manifest = craft_pack(tmp_path / "pack", [member("opt/app/a")])
+    raw = json.loads(manifest.dumps())
+    raw.update(changes)
+    return json.dumps(raw).encode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"name": "../../x"}, "name '../../x'"),
+        ({"prefixes": ["//"]}, "prefix '//'"),
+        ({"prefixes": ["/opt/app/"]}, "normalised"),
+        ({"prefixes": ["/opt", "/opt/app"]}, "lies inside prefix /opt"),
+        ({"whiteouts": ["/opt/app"]}, "strictly below"),
+        ({"whiteouts": ["/opt/app/../../etc"]}, "whiteout"),
+        ({"symlinks": ["/opt/app"]}, "strictly below"),
+        ({"env": {"prepend": {"PATH": ["bin"]}, "set": {}}}, "env.prepend.PATH entry 'bin'"),
+        ({"env": {"prepend": {"PATH": [""]}, "set": {}}}, "env.prepend.PATH"),
+        ({"env": {"prepend": {"PATH": ["/usr/bin"]}, "set": {}}}, "under the pack's prefixes"),
+        ({"env": ["PATH"]}, "env must be an object"),
+        ({"parts": [{"name": "part-000.tar.zst", "size": "abc", "sha256": "0" * 64, "members": 1, "bytes": 1}]}, "parts[0].size must be a whole number"),
+        ({"parts": [{"name": "part-000.tar.zst", "size": True, "sha256": "0" * 64, "members": 1, "bytes": 1}]}, "parts[0].size"),
+        ({"parts": [{"name": "../x", "size": 1, "sha256": "0" * 64, "members": 1, "bytes": 1}]}, "not a plain file name"),
+        ({"parts": "nope"}, "parts must be a list"),
+        ({"extra": 1}, "unknown fields"),
+    ],
+)
+def test_a_hostile_manifest_is_refused_whole_with_one_line(tmp_path: Path, changes: dict, says: str) -> None:
+    data = _manifest_json(tmp_path, **changes)
+    with pytest.raises(PrebakeError) as caught:
+        loads(data, "manifest.json")
+    assert says in str(caught.value)
+    assert "\n" not in str(caught.value)
+    (tmp_path / "pack" / "manifest.json").write_bytes(data)
+    root = tmp_path / "root"
+    with pytest.raises(PrebakeError):
+        restore(tmp_path / "pack", root=root, progress=False)
+    assert not (root / "opt").exists(), "nothing may be written for a refused manifest"
+
+
+def test_an_oversized_manifest_is_refused_unparsed(tmp_path: Path) -> None:
+    with pytest.raises(IntegrityError, match="larger than"):
+        loads(b" " * (16 * 2**20 + 1))
+
+
+def test_a_part_that_decompresses_past_its_bytes_is_refused(tmp_path: Path) -> None:
+    """A 64 KB part must not write 2 GiB: decompression stops at the manifest's `bytes`."""
+    big = tarfile.TarInfo("opt/app/bomb")
+    big.size = 50_000_000
+    bomb_tar = big.tobuf(format=tarfile.GNU_FORMAT) + b"\0" * big.size + b"\0" * 1024
+    manifest = craft_pack(tmp_path / "pack", [], raw_tar=bomb_tar)
+    compressed_size = (tmp_path / "pack" / "part-000.tar.zst").stat().st_size
+    assert compressed_size < 100_000
+    # The manifest claims the part is small once unpacked.
+    raw_manifest = json.loads(manifest.dumps())
+    raw_manifest["parts"][0]["bytes"] = 4096
+    (tmp_path / "pack" / "manifest.json").write_text(json.dumps(raw_manifest))
+    root = tmp_path / "root"
+    with pytest.raises(IntegrityError, match="decompresses to more than the 4096 bytes"):
+        restore(tmp_path / "pack", root=root, progress=False)
+    assert not (root / "opt/app/bomb").exists()
+
+
+def test_a_name_twice_in_one_part_is_refused(tmp_path: Path) -> None:
+    craft_pack(tmp_path / "pack", [member("opt/app/a", data=b"one"), member("opt/app/a", data=b"two")])
+    with pytest.raises(UnsafePackError, match="appears twice"):
+        restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    assert not (tmp_path / "root/opt/app/a").exists()
+
+
+def test_more_members_than_the_manifest_says_are_refused(tmp_path: Path) -> None:
+    manifest = craft_pack(tmp_path / "pack", [member("opt/app/a"), member("opt/app/b")])
+    raw = json.loads(manifest.dumps())
+    raw["parts"][0]["members"] = 1
+    (tmp_path / "pack" / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(UnsafePackError, match="more than the 1 members"):
+        restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+
+
+@pytest.mark.parametrize("variable", ["LD_PRELOAD", "PYTHONSTARTUP", "http_proxy", "HTTPS_PROXY", "PREBAKE_STATE_DIR", "PATH"])
+def test_a_pack_may_not_set_a_denied_variable_unless_allowed(tmp_path: Path, variable: str, monkeypatch) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "lib.so").write_bytes(b"x")
+    pack(src, tmp_path / "pack", env=Env(set={variable: "/opt/app/lib.so"}))
+    before = str(tmp_path / "before")  # PREBAKE_STATE_DIR among them: keep it in tmp_path
+    monkeypatch.setenv(variable, before)
+    with pytest.raises(UsageError, match=f"sets {variable}.*--allow-env {variable}"):
+        restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    assert os.environ[variable] == before
+    assert not (tmp_path / "root/opt").exists()
+    if variable != "PATH":
+        restore(tmp_path / "pack", root=tmp_path / "root", progress=False, allow_env=(variable,))
+        assert os.environ[variable] == "/opt/app/lib.so"
+
+
+def test_ld_library_path_may_be_prepended_with_the_packs_own_folder(tmp_path: Path, monkeypatch) -> None:
+    src = tmp_path / "src"
+    (src / "lib").mkdir(parents=True)
+    pack(src, tmp_path / "pack", env=Env(prepend={"LD_LIBRARY_PATH": ("/opt/app/lib",)}))
+    monkeypatch.setenv("LD_LIBRARY_PATH", "")
+    restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    assert os.environ["LD_LIBRARY_PATH"].split(os.pathsep)[0] == str(tmp_path / "root/opt/app/lib")
+
+
+def test_the_python_api_takes_str_and_pathlike_and_names_a_bad_argument(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    pack(src, tmp_path / "pack")
+    [result] = restore(str(tmp_path / "pack"), root=str(tmp_path / "root"), progress=False)
+    assert (tmp_path / "root/opt/app/f").exists() and not result.skipped
+    with pytest.raises(UsageError, match="root must be a path"):
+        restore(tmp_path / "pack", root=5)
+    with pytest.raises(UsageError, match="unknown argument.*rooot"):
+        restore(tmp_path / "pack", rooot=tmp_path)
+    with pytest.raises(UsageError, match="source must be a path or URL"):
+        restore(42, root=tmp_path / "root")
+    assert RestoreOptions(root="relative").root == Path("relative")
+
+
+def test_verify_installed_checks_folders_and_links(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_text("x")
+    (src / "link").symlink_to("d/f")
+    os.chmod(src / "d", 0o750)
+    pack(src, tmp_path / "pack")
+    root = tmp_path / "root"
+    restore(tmp_path / "pack", root=root, progress=False)
+    from builder.restore import fetch_manifest
+    from builder.stores import open_store
+
+    source = fetch_manifest(open_store(tmp_path / "pack"))
+    assert verify_installed(source, root) == []
+    os.chmod(root / "opt/app/d", 0o777)
+    (root / "opt/app/link").unlink()
+    (root / "opt/app/link").symlink_to("elsewhere")
+    problems = [str(p) for p in verify_installed(source, root)]
+    assert any("/opt/app/d: folder mode 777, the pack says 750" in p for p in problems), problems
+    assert any("/opt/app/link: links to 'elsewhere'" in p for p in problems), problems
+
+
+def test_folders_get_their_metadata_after_a_resumed_restore(tmp_path: Path) -> None:
+    """A part verified in an earlier, interrupted run still has its folders finished by the next."""
+    src = tmp_path / "src"
+    for i in range(6):
+        (src / f"d{i}").mkdir(parents=True)
+        (src / f"d{i}" / "blob").write_bytes(os.urandom(300_000))
+        os.chmod(src / f"d{i}", 0o700 + i)
+        os.utime(src / f"d{i}", (1_600_000_000 + i, 1_600_000_000 + i))
+    manifest = pack(src, tmp_path / "pack", part_size=200_000)
+    assert len(manifest.parts) >= 3
+    root = tmp_path / "root"
+    last = manifest.parts[-1].name
+    damaged = (tmp_path / "pack" / last).read_bytes()
+    (tmp_path / "pack" / last).write_bytes(b"\0" * len(damaged))
+    with pytest.raises(IntegrityError):
+        restore(tmp_path / "pack", root=root, progress=False, workers="threads", jobs=1)
+    (tmp_path / "pack" / last).write_bytes(damaged)
+    restore(tmp_path / "pack", root=root, progress=False)
+    for i in range(6):
+        st = (root / f"opt/app/d{i}").stat()
+        assert (oct(st.st_mode & 0o7777), int(st.st_mtime)) == (oct(0o700 + i), 1_600_000_000 + i)
+    assert json.loads(marker_path(root, "app").read_text())["folders"]
+
+
+def test_a_failed_part_stops_the_parts_queued_behind_it(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(8):
+        (src / f"blob-{i}").write_bytes(os.urandom(200_000))
+    manifest = pack(src, tmp_path / "pack", part_size=150_000)
+    biggest = max(manifest.parts, key=lambda p: p.size).name
+    (tmp_path / "pack" / biggest).write_bytes(zstandard.ZstdCompressor().compress(b"not a tar" * 1000))
+    root = tmp_path / "root"
+    with pytest.raises(IntegrityError):
+        restore(tmp_path / "pack", root=root, progress=False, workers="threads", jobs=1, retries=0)
+    partial = root / "var/lib/prebake/partial"
+    assert not partial.exists() or not list(partial.rglob("*.done")), "parts queued behind the failure must not run"
+
+
+@pytest.mark.parametrize(
+    ("members", "whiteouts"),
+    [
+        ([member("var/lib/prebake/installed/other.json", data=b'{"digest": "forged"}')], ()),
+        ([member("var/lib/prebake/partial/0000/gate.json", data=b'{"prefixes": ["/etc"], "symlinks": []}')], ()),
+        ([member("var/lib/x")], ("/var/lib/prebake",)),
+        ([member("var/lib/x")], ("/var/lib/prebake/lock",)),
+    ],
+)
+def test_no_pack_touches_prebakes_own_state_folder(tmp_path: Path, members, whiteouts) -> None:
+    """A pack whose prefix covers the state folder could forge a journal that makes the next run
+    delete outside its prefixes, or a marker that skips another pack: refused."""
+    manifest = craft_pack(tmp_path / "pack", members, prefixes=("/var/lib",))
+    if whiteouts:
+        raw = json.loads(manifest.dumps())
+        raw["whiteouts"] = list(whiteouts)
+        (tmp_path / "pack" / "manifest.json").write_text(json.dumps(raw))
+    root = tmp_path / "root"
+    with pytest.raises(UnsafePackError, match="prebake's own state folder"):
+        restore(tmp_path / "pack", root=root, progress=False)
+    assert not (root / "var/lib/prebake/installed").exists() or not list((root / "var/lib/prebake/installed").iterdir())
+    assert not list((root / "var/lib/prebake").glob("partial/*/gate.json"))
