@@ -39,6 +39,7 @@ _REGULAR, _HARDLINK, _SYMLINK, _DIRECTORY = b"0", b"1", b"2", b"5"
 _LONGNAME, _LONGLINK = b"L", b"K"
 _BAD_NAME_PARTS = frozenset(("", ".", ".."))
 _DEVICE_KINDS = {b"3": "character device", b"4": "block device", b"6": "fifo"}
+_MAX_MTIME = 2**40  # seconds; a base-256 field could carry more than utime takes
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -123,8 +124,7 @@ def read_journal(path: Path) -> tuple[list[str], list[str], list[tuple[str, int,
     written: list[str] = []
     made: list[str] = []
     folders: list[tuple[str, int, int]] = []
-    for record in path.read_bytes().split(b"\0")[:-1]:
-        text = os.fsdecode(record)
+    for text in os.fsdecode(path.read_bytes()).split("\0")[:-1]:
         kind, rest = text[:1], text[1:]
         if kind == "w":
             written.append(rest)
@@ -145,9 +145,7 @@ def undo(gate: Gate, written: list[str], made: list[str]) -> list[str]:
     kept = []
     for path in reversed(made):
         try:
-            fd, name = gate.parent(path, create=False)
-            gate.forget(path)
-            os.rmdir(name, dir_fd=fd)
+            gate.remove_folder(path)
         except FileNotFoundError:
             pass
         except (OSError, ConflictError, UnsafePackError):
@@ -158,7 +156,10 @@ def undo(gate: Gate, written: list[str], made: list[str]) -> list[str]:
 def finish_folders(gate: Gate, made: set[str], folders: list[tuple[str, int, int]]) -> None:
     """Give the folders this restore made the pack's mode and mtime, deepest first (a folder that
     was already there keeps its own). After every part, so a read-only folder blocks no file."""
-    for path, mode, mtime in sorted((f for f in folders if f[0] in made), key=lambda f: f[0].count("/"), reverse=True):
+    # Reverse path order puts every folder before its parents and keeps siblings together, so the
+    # gate's descriptors are reused.
+    for path, mode, mtime in sorted((f for f in folders if f[0] in made), reverse=True):
+        gate.check(path, folder=True)  # records come from the state folder: trust none blindly
         fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=gate.folder(path, create=False))
         try:
             os.fchmod(fd, mode)
@@ -251,7 +252,7 @@ class PartWriter:
         size = _number(header[124:136], "size")
         self._padding_left = -size % BLOCK
         if kind in (_LONGNAME, _LONGLINK):
-            if kind in self._meta or size > 64 * 1024:
+            if kind in self._meta or not 0 < size <= 64 * 1024:
                 raise self._refuse("malformed GNU long name record")
             self._meta[kind] = bytearray()
             self._meta_kind = kind
@@ -300,6 +301,8 @@ class PartWriter:
         if not self.allow_setuid:
             mode &= ~0o6000
         mtime = _number(header[136:148], "mtime")
+        if mtime >= _MAX_MTIME:
+            raise self._refuse(f"{path} has mtime {mtime}, past the year 36000")
         if kind == _DIRECTORY:
             self._gated(gate.folder, path)
             self.journal.record(f"m{mode:o} {mtime} ", path)
@@ -345,7 +348,7 @@ class PartWriter:
 
     def finish(self) -> None:
         """Raise unless the archive reached its end marker with exactly the manifest's bytes and members."""
-        if not (self._ended and not self._data_left and not self._header and self._fd is None):
+        if not (self._ended and not self._data_left and not self._header and self._fd is None and not self._meta):
             raise IntegrityError(f"{self.part.name}: the tar archive ends before its end-of-archive marker")
         if self._fed != self.part.bytes or len(self._names) != self.part.members:
             msg = (f"{self.part.name} holds {len(self._names)} members in {self._fed} bytes, "

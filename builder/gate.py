@@ -54,19 +54,31 @@ class Gate:
     """Where one pack may act under `root`: its prefixes, never through a link below them."""
 
     def __init__(self, root: Path, prefixes: tuple[str, ...], symlinks: tuple[str, ...] = (),
-                 reserved: tuple[str, ...] = ()) -> None:
+                 state: Path | None = None) -> None:
         self.root = Path(root)
         self.prefixes = prefixes
         self.symlinks = frozenset(symlinks)
-        self.reserved = reserved
-        """Pack paths no pack may touch: prebake's own state folder (journals, markers, the lock)."""
-        self._confined = os.path.realpath(self.root) != "/"
         self._real_root = os.path.realpath(self.root)
+        self._confined = self._real_root != "/"
+        self._state = os.path.realpath(state) if state is not None else None
+        self._real_prefixes = {p: os.path.realpath(self.on_disk(p)) for p in prefixes}
+        self.reserved = tuple(self._state_below(p) for p in prefixes if self._state_below(p))
+        """Pack paths that are prebake's state folder (journals, markers, the lock) as each prefix
+        resolves on disk today: no pack may write, link or delete there."""
+        self._reserved_or_above = {r[:cut] for r in self.reserved for cut in range(1, len(r) + 1) if r[cut:cut + 1] in ("", "/")}
+        self._vetted: dict[str, bool] = {}
         self._fds: OrderedDict[str, int] = OrderedDict()
         self.created: list[str] = []
         """Folders this gate made (mkdir), in the order made."""
         self.on_created = None
         """Called with each folder path before it is made (the restore journals it)."""
+
+    def _state_below(self, prefix: str) -> str | None:
+        """The state folder as a pack path below `prefix`, when the prefix resolves above it."""
+        real = self._real_prefixes[prefix]
+        if self._state is not None and under(self._state, real):
+            return prefix + self._state[len(real):]
+        return None
 
     # ------------------------------------------------------------ deciding
 
@@ -75,28 +87,38 @@ class Gate:
 
     def check(self, path: str, folder: bool = False) -> None:
         """Refuse `path` unless it is normalised and strictly below a prefix (a folder may be the
-        prefix itself) and not at or below one of the pack's symlinks (unless it is that link)."""
-        if not is_normal(path):
+        prefix itself), not at or below one of the pack's symlinks (unless it is that link), and
+        away from prebake's state folder. The folder part is vetted once per folder."""
+        parent, _, leaf = path.rpartition("/")
+        if leaf in ("", ".", "..") or not path.startswith("/"):
             raise UnsafePackError(f"{path!r} is not a normalised absolute path")
-        prefix = self.prefix_of(path)
-        if prefix is None:
-            raise UnsafePackError(f"{path} is outside the pack's prefixes ({', '.join(self.prefixes)})")
-        if path == prefix and not folder:
-            raise UnsafePackError(f"{path} is one of the pack's prefixes; only a folder may be there")
-        link = self._listed_link_above(path)
-        if link:
-            raise UnsafePackError(f"{path} would be written through the symlink {link}")
-        mine = next((r for r in self.reserved if under(path, r) or (not folder and under(r, path))), None)
-        if mine:
-            raise UnsafePackError(f"{path} would touch prebake's own state folder {mine}")
+        inside = self._vetted.get(parent)
+        if inside is None:
+            inside = self._vetted[parent] = self._vet_folder(parent)
+        if not inside:
+            if path not in self.prefixes:
+                raise UnsafePackError(f"{path} is outside the pack's prefixes ({', '.join(self.prefixes)})")
+            if not folder:
+                raise UnsafePackError(f"{path} is one of the pack's prefixes; only a folder may be there")
+        if path in self._reserved_or_above and (not folder or path in self.reserved):
+            raise UnsafePackError(f"{path} would touch prebake's own state folder {self.reserved[0]}")
 
-    def _listed_link_above(self, path: str) -> str | None:
-        cut = path.rfind("/")
+    def _vet_folder(self, folder: str) -> bool:
+        """Whether `folder` is at or below a prefix; refuses one that is not normalised, is or lies
+        below one of the pack's symlinks, or lies in prebake's state folder."""
+        if self.prefix_of(folder) is None:
+            return False
+        if not is_normal(folder):
+            raise UnsafePackError(f"{folder!r} is not a normalised absolute path")
+        cut = len(folder)
         while cut > 0:
-            if path[:cut] in self.symlinks:
-                return path[:cut]
-            cut = path.rfind("/", 0, cut)
-        return None
+            if folder[:cut] in self.symlinks:
+                raise UnsafePackError(f"{folder} would be written through the symlink {folder[:cut]}")
+            cut = folder.rfind("/", 0, cut)
+        mine = next((r for r in self.reserved if under(folder, r)), None)
+        if mine:
+            raise UnsafePackError(f"{folder} would touch prebake's own state folder {mine}")
+        return True
 
     def on_disk(self, path: str) -> str:
         """The path a pack path has on this machine (for messages and read-only checks)."""
@@ -166,25 +188,38 @@ class Gate:
         return ConflictError(f"{self.on_disk(path)} exists and is not a folder; remove it and restore again")
 
     def _open_prefix(self, prefix: str, create: bool) -> int:
-        """The prefix as this machine lays it out; under a confined root it must resolve inside it."""
+        """The prefix as this machine lays it out (links above and at it are the machine's); it must
+        resolve where it did when the gate was made, inside a confined root and outside prebake's
+        state folder. Folders it makes are journaled like any other."""
         on_disk = self.on_disk(prefix)
+        real = self._real_prefixes[prefix]
         if self._confined:
-            existing = on_disk
-            while not os.path.lexists(existing):
-                existing = os.path.dirname(existing)
-            self._inside_root(prefix, os.path.realpath(existing))
+            self._inside_root(prefix, real)
+        if self._state is not None and under(real, self._state):
+            raise UnsafePackError(f"prefix {prefix} resolves to {real}, inside prebake's own state folder")
         if create:
-            try:
-                os.makedirs(on_disk, exist_ok=True)
-            except FileExistsError:
-                raise ConflictError(f"{on_disk} exists and is not a folder; remove it and restore again") from None
+            missing = []
+            existing = on_disk
+            top = len(on_disk) - len(prefix)  # where the root ends: nothing above it is made here
+            while len(existing) > top and not os.path.lexists(existing):
+                missing.append(existing)
+                existing = os.path.dirname(existing)
+            for folder in reversed(missing):
+                pack_path = folder[top:]
+                if self.on_created is not None:
+                    self.on_created(pack_path)
+                try:
+                    os.mkdir(folder, 0o755)
+                    self.created.append(pack_path)
+                except FileExistsError:
+                    pass
+                except NotADirectoryError:
+                    raise ConflictError(f"{existing} exists and is not a folder; remove it and restore again") from None
         fd = os.open(on_disk, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        if self._confined:
-            try:
-                self._inside_root(prefix, os.readlink(f"/proc/self/fd/{fd}"))
-            except ConflictError:
-                os.close(fd)
-                raise
+        now = os.readlink(f"/proc/self/fd/{fd}")
+        if now != real:
+            os.close(fd)
+            raise ConflictError(f"{on_disk} changed while restoring (it resolves to {now}, not {real}); restore again")
         return fd
 
     def _inside_root(self, prefix: str, real: str) -> None:
@@ -215,6 +250,18 @@ class Gate:
         else:
             os.unlink(name, dir_fd=fd)
         return True
+
+    def remove_folder(self, path: str) -> None:
+        """rmdir a folder this restore made: one below a prefix through the gate, a prefix or one
+        above it (made on the way to it) where the machine lays it out. Raises OSError when it is
+        not empty."""
+        if any(under(p, path) for p in self.prefixes):
+            os.rmdir(self.on_disk(path))
+            return
+        self.check(path, folder=True)
+        fd, name = self.parent(path, create=False)
+        self.forget(path)
+        os.rmdir(name, dir_fd=fd)
 
     def forget(self, path: str) -> None:
         """Close the descriptors of `path` and below (it is about to go)."""

@@ -97,29 +97,28 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
-# Variables a pack may not set or prepend to unless the lock or the user allows them: they run
-# code at start-up (loader, interpreters, shells), redirect the network or its trust, or steer
-# prebake itself.
-DENIED_ENV = frozenset({
-    "PYTHONSTARTUP", "PYTHONHOME", "PYTHONINSPECT", "PYTHONEXECUTABLE", "PYTHONUSERBASE", "PYTHONWARNINGS",
-    "PYTHONBREAKPOINT", "PYTHONSAFEPATH", "PYTHONNOUSERSITE", "BASH_ENV", "ENV", "PROMPT_COMMAND", "SHELLOPTS",
-    "BASHOPTS", "IFS", "PS4", "PERL5OPT", "PERL5LIB", "RUBYOPT", "NODE_OPTIONS", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS",
-    "GCONV_PATH", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN", "RES_OPTIONS", "NO_PROXY", "no_proxy",
-    "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
-    "PIP_TRUSTED_HOST", "PIP_CERT", "GIT_SSH_COMMAND", "GIT_SSH", "GIT_EXEC_PATH", "HOME", "SHELL", "USER", "TMPDIR",
-})
-_DENIED_ENV_PATTERN = re.compile(r"LD_.*|.*_proxy|.*_PROXY|PREBAKE_.*|MALLOC_.*")
-_SET_ONLY_BY_PREPEND = frozenset({"PATH", "PYTHONPATH", "LD_LIBRARY_PATH"})
+# Variables a pack may not set (nor prepend to) without the lock's or the user's leave: they run
+# code when some other program starts (loaders, interpreters, shells, git, pagers), redirect
+# traffic or trust (proxies, indexes, endpoints, CA bundles), or steer prebake itself. Patterns,
+# not names: a list of names always misses one. Recipes set arbitrary configuration variables
+# (FOO_HOME, MPLBACKEND, ...), which is why this is a deny list and not an allow-list.
+_NEEDS_LEAVE = re.compile(
+    r"LD_.*|DYLD_.*|PYTHON.*|PERL.*|RUBY.*|LUA_.*|NODE_.*|.*_OPTIONS|.*_OPTS|GIT_.*|PIP_.*|UV_.*|CONDA_.*|PREBAKE_.*"
+    r"|.*PROXY.*|.*_COMMAND|.*ASKPASS.*|SSL.*|OPENSSL_.*|.*CERT.*|.*_CA_.*|.*CA_BUNDLE|.*_ENDPOINT|.*_URL|.*INDEX.*"
+    r"|HOME|SHELL|USER|LOGNAME|TMPDIR|IFS|PS4|ENV|BASH_.*|PROMPT_COMMAND|SHELLOPTS|BASHOPTS|GCONV_PATH|GLIBC_TUNABLES"
+    r"|MALLOC_.*|HOSTALIASES|LOCALDOMAIN|RES_OPTIONS|NLSPATH|PAGER|.*_PAGER|EDITOR|VISUAL|BROWSER|LESS.*",
+    re.IGNORECASE,
+)
+_SEARCH_PATHS = frozenset({"PATH", "LD_LIBRARY_PATH", "PYTHONPATH"})
+"""Prepended to with the pack's own folders (checked by validate), never set outright."""
+_HARMLESS = frozenset({"PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"})
 
 
-def env_denied(name: str, prepend: bool) -> bool:
-    """Whether a pack may not touch variable `name` without the lock's or the user's leave.
-    LD_LIBRARY_PATH may only be prepended to (with the pack's own folders); PATH and PYTHONPATH too."""
-    if prepend and name == "LD_LIBRARY_PATH":
-        return False
-    if not prepend and name in _SET_ONLY_BY_PREPEND:
-        return True
-    return name in DENIED_ENV or _DENIED_ENV_PATTERN.fullmatch(name) is not None
+def env_needs_leave(name: str, prepend: bool) -> bool:
+    """Whether a pack needs the lock's or the user's leave to set (or prepend to) variable `name`."""
+    if name in _SEARCH_PATHS:
+        return not prepend
+    return name not in _HARMLESS and _NEEDS_LEAVE.fullmatch(name) is not None
 
 
 def loads(data: bytes, source: str = "manifest.json") -> Manifest:
@@ -130,7 +129,7 @@ def loads(data: bytes, source: str = "manifest.json") -> Manifest:
         raise IntegrityError(msg)
     try:
         raw: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, ints past 4300 digits
         msg = f"{source} is not a prebake manifest (not JSON: {e}); point prebake at a pack folder or its manifest.json"
         raise IntegrityError(msg) from e
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
@@ -160,8 +159,8 @@ def _typed(kind: Any, value: Any, where: str, source: str) -> Any:
             return None
         return _typed(next(a for a in args if a is not type(None)), value, where, source)
     if kind is str:
-        if not isinstance(value, str) or "\0" in value:
-            raise wrong("a string")
+        if not isinstance(value, str) or "\0" in value or not value.isprintable() and _unencodable(value):
+            raise wrong("a string of UTF-8 text")
         return value
     if kind is int:
         if type(value) is not int or value < 0:
@@ -191,6 +190,15 @@ def _typed(kind: Any, value: Any, where: str, source: str) -> Any:
                 raise IntegrityError(f"{source}: {where or 'the manifest'} lacks the field {name!r}; the manifest is damaged")
         return kind(**given)
     raise TypeError(kind)  # a type the dataclasses above do not use
+
+
+def _unencodable(text: str) -> bool:
+    """Lone surrogates (JSON can spell them) fail later, in a path or os.environ: refuse them here."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _refuse(source: str, what: str) -> UsageError:

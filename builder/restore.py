@@ -58,7 +58,7 @@ from .errors import (
 )
 from .extract import Journal, PartWriter, finish_folders, read_journal, undo
 from .gate import Gate
-from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, Part, digest_of, env_denied, loads
+from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, Part, digest_of, env_needs_leave, loads
 from .runtime import current_platform, mismatches
 from .stores import Store, join_url, open_store, redact
 
@@ -82,7 +82,7 @@ class RestoreOptions:
     wait: bool = True
     """When another restore holds the root: wait for it, or (False) fail at once."""
     allow_env: tuple[str, ...] = ()
-    """Variables a pack may set although they are on the deny list (see manifest.env_denied)."""
+    """Variables a pack may set although they need leave (manifest.env_needs_leave)."""
     low_speed: tuple[int, float] = (1024, 60.0)
     """A transfer slower than this many bytes/s for this many seconds is dropped and resumed."""
 
@@ -254,7 +254,7 @@ class _Where:
     progress_dir: Path
 
     def gate(self) -> Gate:
-        return Gate(self.root, self.prefixes, self.symlinks, _reserved(self.root))
+        return Gate(self.root, self.prefixes, self.symlinks, _state(self.root))
 
 
 class _PartRun:
@@ -349,15 +349,6 @@ def _state(root: Path) -> Path:
     return Path(override) if override else root / STATE_DIR
 
 
-def _reserved(root: Path) -> tuple[str, ...]:
-    """prebake's state folder as a pack path, when it lies under `root`: no pack may write, link
-    or delete there (a forged journal would make the next run delete elsewhere)."""
-    state, top = os.path.abspath(_state(root)), os.path.abspath(root)
-    if top == "/":
-        return (state,)
-    return ("/" + os.path.relpath(state, top),) if state.startswith(top + "/") else ()
-
-
 def marker_path(root: Path, name: str) -> Path:
     return _state(root) / "installed" / f"{name}.json"
 
@@ -398,14 +389,15 @@ def apply_env(manifest: Manifest, root: Path) -> None:
 
 
 def check_env(manifest: Manifest, allowed: set[str]) -> None:
-    """Refuse a pack that sets a variable on the deny list (code run at start-up, network or trust
-    redirection, prebake's own settings) unless the lock or the user allows that variable."""
+    """Refuse a pack that sets a variable which runs code or redirects traffic in every process
+    started from here (manifest.env_needs_leave), unless the lock or the user allows it."""
     touched = [(var, True) for var in manifest.env.prepend] + [(var, False) for var in manifest.env.set]
     for var, prepend in touched:
-        if var not in allowed and env_denied(var, prepend):
+        if var not in allowed and env_needs_leave(var, prepend):
             how = "prepends to" if prepend else "sets"
-            msg = (f"pack {manifest.name} {manifest.version} {how} {var}, which can run code or redirect traffic in every "
-                   f"process; if you trust the pack, allow it with --allow-env {var} (or allow_env in the lock)")
+            msg = (f"pack {manifest.name} {manifest.version} {how} {var}, which a pack may not do on its own (it could run "
+                   f"code or redirect traffic in every process); if you trust the pack, allow it with --allow-env {var} "
+                   "(or allow_env in the lock)")
             raise UsageError(msg)
 
 
@@ -613,7 +605,7 @@ def _recover(root: Path, keep: Path) -> None:
         journals = sorted(folder.glob("*.journal"))
         if journals:
             spec = json.loads((folder / "gate.json").read_text())
-            with Gate(root, tuple(spec["prefixes"]), tuple(spec["symlinks"]), _reserved(root)) as gate:
+            with Gate(root, tuple(spec["prefixes"]), tuple(spec["symlinks"]), _state(root)) as gate:
                 for journal in journals:
                     written, made, _ = read_journal(journal)
                     kept = undo(gate, written, made)
@@ -718,6 +710,10 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
             runs = [_PartRun(source.store, part, where, options.retries, on_bytes, cancel) for part in todo]
             _in_threads(runs, jobs, cancel, lambda run: done(run.part.name, run.phases))
         made, folders = _finished_parts(progress_dir, manifest)
+        with where.gate() as gate:
+            for whiteout in manifest.whiteouts:
+                gate.remove(whiteout)
+            finish_folders(gate, made, folders)  # after the whiteouts, whose removals touch folder mtimes
     except (UnsafePackError, ConflictError):
         # The pack (or this machine) is at fault, not the network: none of it stays, verified or not.
         _undo_all(progress_dir, manifest, where)
@@ -730,10 +726,6 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     finally:
         if bar is not None:
             bar.close()
-    with where.gate() as gate:
-        finish_folders(gate, made, folders)
-        for whiteout in manifest.whiteouts:
-            gate.remove(whiteout)
     marker = {"name": manifest.name, "version": manifest.version, "digest": source.digest,
               "location": redact(location), "folders": sorted(made)}
     atomic_write(marker_path(root, manifest.name), json.dumps(marker).encode())

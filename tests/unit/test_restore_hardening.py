@@ -98,7 +98,9 @@ def test_more_members_than_the_manifest_says_are_refused(tmp_path: Path) -> None
         restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
 
 
-@pytest.mark.parametrize("variable", ["LD_PRELOAD", "PYTHONSTARTUP", "http_proxy", "HTTPS_PROXY", "PREBAKE_STATE_DIR", "PATH"])
+@pytest.mark.parametrize("variable", ["LD_PRELOAD", "PYTHONSTARTUP", "http_proxy", "HTTPS_PROXY", "PREBAKE_STATE_DIR", "PATH",
+                                      "GIT_CONFIG_COUNT", "GIT_PROXY_COMMAND", "JDK_JAVA_OPTIONS", "OPENSSL_CONF",
+                                      "PIP_CONFIG_FILE", "SSLKEYLOGFILE", "PAGER", "PYTHONHOME", "SSL_CERT_DIR"])
 def test_a_pack_may_not_set_a_denied_variable_unless_allowed(tmp_path: Path, variable: str, monkeypatch) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -106,13 +108,23 @@ def test_a_pack_may_not_set_a_denied_variable_unless_allowed(tmp_path: Path, var
     pack(src, tmp_path / "pack", env=Env(set={variable: "/opt/app/lib.so"}))
     before = str(tmp_path / "before")  # PREBAKE_STATE_DIR among them: keep it in tmp_path
     monkeypatch.setenv(variable, before)
-    with pytest.raises(UsageError, match=f"sets {variable}.*--allow-env {variable}"):
+    with pytest.raises(UsageError, match=f"sets {variable}, which a pack may not do.*--allow-env {variable}"):
         restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
     assert os.environ[variable] == before
     assert not (tmp_path / "root/opt").exists()
     if variable != "PATH":
         restore(tmp_path / "pack", root=tmp_path / "root", progress=False, allow_env=(variable,))
         assert os.environ[variable] == "/opt/app/lib.so"
+
+
+def test_a_pack_may_set_plain_configuration_variables(tmp_path: Path, monkeypatch) -> None:
+    src = tmp_path / "src"
+    (src / "models").mkdir(parents=True)
+    pack(src, tmp_path / "pack", env=Env(set={"TORCH_HOME": "/opt/app/models", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}))
+    for name in ("TORCH_HOME", "MPLBACKEND", "PYTHONUNBUFFERED"):
+        monkeypatch.setenv(name, "before")
+    restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    assert [os.environ[n] for n in ("TORCH_HOME", "MPLBACKEND", "PYTHONUNBUFFERED")] == ["/opt/app/models", "Agg", "1"]
 
 
 def test_ld_library_path_may_be_prepended_with_the_packs_own_folder(tmp_path: Path, monkeypatch) -> None:
@@ -223,3 +235,62 @@ def test_no_pack_touches_prebakes_own_state_folder(tmp_path: Path, members, whit
         restore(tmp_path / "pack", root=root, progress=False)
     assert not (root / "var/lib/prebake/installed").exists() or not list((root / "var/lib/prebake/installed").iterdir())
     assert not list((root / "var/lib/prebake").glob("partial/*/gate.json"))
+
+
+def test_a_link_left_by_one_pack_does_not_open_the_state_folder_to_the_next(tmp_path: Path) -> None:
+    """Pack A leaves a link to prebake's state folder; pack B's prefix is that link. B must not
+    write there (a forged .done record would have made a third restore chmod a folder outside)."""
+    root = tmp_path / "root"
+    craft_pack(tmp_path / "a", [member("opt/a/l", tarfile.SYMTYPE, linkname="../../var/lib/prebake")],
+               prefixes=("/opt/a",), symlinks=("/opt/a/l",))
+    restore(tmp_path / "a", root=root, progress=False)
+    assert (root / "opt/a/l").resolve() == (root / "var/lib/prebake").resolve()
+    craft_pack(tmp_path / "b", [member("opt/a/l/installed/other.json", data=b'{"digest": "forged"}')], prefixes=("/opt/a/l",))
+    with pytest.raises(UnsafePackError, match="prebake's own state folder"):
+        restore(tmp_path / "b", root=root, progress=False)
+    assert not (root / "var/lib/prebake/installed/other.json").exists()
+
+
+def test_a_zero_length_long_name_record_is_refused(tmp_path: Path) -> None:
+    link = tarfile.TarInfo("././@LongLink")
+    link.type = tarfile.GNUTYPE_LONGLINK
+    raw = link.tobuf(format=tarfile.USTAR_FORMAT).replace(b"ustar\x0000", b"ustar  \x00")
+    header = bytearray(raw)
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    body = bytes(header) + tarfile.TarInfo("opt/app/d").tobuf(format=tarfile.GNU_FORMAT)
+    craft_pack(tmp_path / "pack", [], raw_tar=body + b"\0" * 1024)
+    root = tmp_path / "root"
+    with pytest.raises(UnsafePackError, match="malformed GNU long name record"):
+        restore(tmp_path / "pack", root=root, progress=False)
+    assert not (root / "opt").exists(), "the folders made on the way to the prefix are undone too"
+
+
+def test_an_mtime_past_what_utime_takes_is_refused_with_one_line(tmp_path: Path) -> None:
+    info, data = member("opt/app/f")
+    info.mtime = 2**80  # GNU tar writes it in base-256
+    craft_pack(tmp_path / "pack", [member("opt/app/first"), (info, data)])
+    root = tmp_path / "root"
+    with pytest.raises(UnsafePackError, match="has mtime"):
+        restore(tmp_path / "pack", root=root, progress=False)
+    assert not (root / "opt").exists()
+
+
+def test_a_whiteout_that_fails_after_every_part_leaves_none_of_the_pack(tmp_path: Path) -> None:
+    manifest = craft_pack(tmp_path / "pack", [member("opt/app/f"), member("opt/app/g")])
+    raw = json.loads(manifest.dumps())
+    raw["whiteouts"] = ["/opt/app/f/x"]
+    (tmp_path / "pack" / "manifest.json").write_text(json.dumps(raw))
+    root = tmp_path / "root"
+    with pytest.raises(PrebakeError):
+        restore(tmp_path / "pack", root=root, progress=False)
+    assert not (root / "opt").exists()
+    assert not marker_path(root, "crafted").exists()
+
+
+@pytest.mark.parametrize("text", ['"name": "a\\udc61"', '"version": "1", "stats": {"n": 1' + "0" * 5000 + "}"])
+def test_manifest_text_that_python_cannot_use_is_refused_with_one_line(tmp_path: Path, text: str) -> None:
+    data = _manifest_json(tmp_path).replace(b'"name": "crafted"', text.encode(), 1)
+    with pytest.raises(PrebakeError) as caught:
+        loads(data)
+    assert "\n" not in str(caught.value)
