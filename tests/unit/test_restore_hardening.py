@@ -294,3 +294,15 @@ def test_manifest_text_that_python_cannot_use_is_refused_with_one_line(tmp_path:
     with pytest.raises(PrebakeError) as caught:
         loads(data)
     assert "\n" not in str(caught.value)
+
+
+def test_a_refusal_of_the_file_system_gives_the_fix_that_fits_who_we_are(tmp_path: Path) -> None:
+    from builder.restore import _os_error
+
+    refused = PermissionError(1, "Operation not permitted", str(tmp_path / "f"))
+    text = str(_os_error(refused, tmp_path))
+    if os.geteuid() == 0:
+        assert "immutable" in text and "run as root" not in text
+    else:
+        assert "run as root" in text
+    assert str(tmp_path / "f") in text
