@@ -232,7 +232,10 @@ class Gate:
     def remove(self, path: str, tree: bool = True) -> bool:
         """Remove `path` (a whole folder if `tree`, or a file or link itself) without following
         any link; False when it was not there (or a folder above it is missing) or is a folder
-        and not `tree`."""
+        and not `tree`. A prefix itself may go only when it is a file or link (a build that
+        deleted one file names it as its own prefix), never a prefix folder and all it holds."""
+        if path in self.prefixes:
+            return self._remove_prefix_file(path)
         self.check(path)
         try:
             fd, name = self.parent(path, create=False)
@@ -249,6 +252,24 @@ class Gate:
             _rmtree_at(fd, name)
         else:
             os.unlink(name, dir_fd=fd)
+        return True
+
+    def check_removal(self, path: str) -> None:
+        """Refuse a whiteout before anything is written (see `remove`)."""
+        if path not in self.prefixes:
+            self.check(path)
+        elif os.path.isdir(self.on_disk(path)) or under(self._real_prefixes[path], self._state or "\0"):
+            raise UnsafePackError(f"whiteout {path} would remove one of the pack's prefixes and everything in it")
+
+    def _remove_prefix_file(self, path: str) -> bool:
+        self.check_removal(path)
+        on_disk = self.on_disk(path)
+        try:
+            if stat.S_ISDIR(os.lstat(on_disk).st_mode):
+                raise UnsafePackError(f"whiteout {path} would remove one of the pack's prefixes and everything in it")
+            os.unlink(on_disk)
+        except FileNotFoundError:
+            return False
         return True
 
     def remove_folder(self, path: str) -> None:

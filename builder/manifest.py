@@ -229,10 +229,12 @@ def validate(manifest: Manifest, source: str) -> None:
             raise _refuse(source, f"{part.name} has sha256 {part.sha256!r}, not 64 lowercase hex digits")
     if len(set(names)) != len(names):
         raise _refuse(source, "a part is listed twice")
-    for label, paths in (("whiteout", manifest.whiteouts), ("symlink", manifest.symlinks)):
-        for path in paths:
-            if not is_normal(path) or not any(path != p and under(path, p) for p in manifest.prefixes):
-                raise _refuse(source, f"{label} {path!r} must be a normalised path strictly below one of the prefixes")
+    for path in manifest.symlinks:
+        if not is_normal(path) or not any(path != p and under(path, p) for p in manifest.prefixes):
+            raise _refuse(source, f"symlink {path!r} must be a normalised path strictly below one of the prefixes")
+    for path in manifest.whiteouts:  # one equal to a prefix may remove a file, never a folder (the gate decides)
+        if not is_normal(path) or not any(under(path, p) for p in manifest.prefixes):
+            raise _refuse(source, f"whiteout {path!r} must be a normalised path at or below one of the prefixes")
     for path in manifest.whiteouts:
         link = next((s for s in manifest.symlinks if path.startswith(s + "/")), None)
         if link:

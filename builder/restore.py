@@ -669,9 +669,10 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     where = _Where(root.absolute(), manifest.prefixes, manifest.symlinks, options.allow_setuid, progress_dir)
     with where.gate() as gate:
         for whiteout in manifest.whiteouts:  # a whiteout the gate refuses fails the restore before any write
-            gate.check(whiteout)
-            with contextlib.suppress(FileNotFoundError):
-                gate.parent(whiteout, create=False)
+            gate.check_removal(whiteout)
+            if whiteout not in manifest.prefixes:
+                with contextlib.suppress(FileNotFoundError):
+                    gate.parent(whiteout, create=False)
     _recover(root, keep=progress_dir)
     progress_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(progress_dir / "gate.json", json.dumps({"prefixes": manifest.prefixes, "symlinks": manifest.symlinks}).encode())

@@ -32,7 +32,6 @@ def _manifest_json(tmp_path: Path, **changes) -> bytes:
         ({"prefixes": ["//"]}, "prefix '//'"),
         ({"prefixes": ["/opt/app/"]}, "normalised"),
         ({"prefixes": ["/opt", "/opt/app"]}, "lies inside prefix /opt"),
-        ({"whiteouts": ["/opt/app"]}, "strictly below"),
         ({"whiteouts": ["/opt/app/../../etc"]}, "whiteout"),
         ({"symlinks": ["/opt/app"]}, "strictly below"),
         ({"env": {"prepend": {"PATH": ["bin"]}, "set": {}}}, "env.prepend.PATH entry 'bin'"),
@@ -306,3 +305,29 @@ def test_a_refusal_of_the_file_system_gives_the_fix_that_fits_who_we_are(tmp_pat
     else:
         assert "run as root" in text
     assert str(tmp_path / "f") in text
+
+
+def test_a_whiteout_may_remove_a_file_that_is_its_own_prefix_but_never_a_prefix_folder(tmp_path: Path) -> None:
+    """A build that deletes one file names that file as a capture root (the pack's prefix); a
+    whiteout equal to a prefix folder would wipe everything in it (an existing dist-packages/torch)."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "EXTERNALLY-MANAGED").write_text("pip, keep off\n")
+    (root / "opt/app/torch").mkdir(parents=True)
+    (root / "opt/app/torch/keep.py").write_text("precious\n")
+    manifest = craft_pack(tmp_path / "file", [member("opt/app/a")], prefixes=("/opt/app", "/etc/EXTERNALLY-MANAGED"))
+    raw = json.loads(manifest.dumps())
+    raw["whiteouts"] = ["/etc/EXTERNALLY-MANAGED"]
+    (tmp_path / "file" / "manifest.json").write_text(json.dumps(raw))
+    restore(tmp_path / "file", root=root, progress=False)
+    assert not (root / "etc/EXTERNALLY-MANAGED").exists()
+    assert (root / "etc").is_dir()
+
+    manifest = craft_pack(tmp_path / "folder", [member("opt/app/torch/b")], prefixes=("/opt/app/torch",))
+    raw = json.loads(manifest.dumps())
+    raw["whiteouts"] = ["/opt/app/torch"]
+    (tmp_path / "folder" / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(UnsafePackError, match="would remove one of the pack's prefixes"):
+        restore(tmp_path / "folder", root=root, progress=False)
+    assert (root / "opt/app/torch/keep.py").read_text() == "precious\n"
+    assert not (root / "opt/app/torch/b").exists()
