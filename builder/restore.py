@@ -620,26 +620,31 @@ def _recover(root: Path, keep: Path) -> None:
             shutil.rmtree(folder)
 
 
-def _finished_parts(progress_dir: Path, manifest: Manifest) -> tuple[set[str], list[tuple[str, int, int]]]:
-    """(folders this restore made, folder metadata) from every verified part; refuses a pack whose
-    parts share a name (parts extract in parallel: which one would win is chance)."""
-    made: set[str] = set()
-    folders: list[tuple[str, int, int]] = []
-    owner: dict[str, str] = {}
-    records = [(p.name, progress_dir / f"{p.name}.done") for p in manifest.parts]
-    undone = progress_dir / "undone.folders"
-    for name, path in records:
-        written, part_made, part_folders = read_journal(path)
-        for member in written + [f[0] for f in part_folders]:
-            first = owner.setdefault(member, name)
-            if first != name:
-                msg = f"{member} is in both {first} and {name}; the pack is unsafe, do not restore it"
-                raise UnsafePackError(msg)
-        made.update(part_made)
-        folders += part_folders
-    if undone.exists():
-        made.update(read_journal(undone)[1])
-    return made, folders
+class _Finished:
+    """What the verified parts recorded, taken in as each part finishes (not all at the end, where
+    it would add to the restore's time): the folders this restore made, the folder metadata, and
+    every name, to refuse a pack whose parts share one (parts extract in parallel: which would win
+    is chance)."""
+
+    def __init__(self, progress_dir: Path) -> None:
+        self.progress_dir = progress_dir
+        self.made: set[str] = set()
+        self.folders: list[tuple[str, int, int]] = []
+        self._seen: set[str] = set()
+        undone = progress_dir / "undone.folders"
+        if undone.exists():
+            self.made.update(read_journal(undone)[1])
+
+    def add(self, part: str) -> None:
+        written, made, folders = read_journal(self.progress_dir / f"{part}.done")
+        names = {*written, *(f[0] for f in folders)}
+        again = self._seen & names
+        if again:
+            msg = f"{min(again)} is in {part} and in another part; the pack is unsafe, do not restore it"
+            raise UnsafePackError(msg)
+        self._seen |= names
+        self.made.update(made)
+        self.folders += folders
 
 
 def _undo_all(progress_dir: Path, manifest: Manifest, where: _Where) -> None:
@@ -677,6 +682,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     progress_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(progress_dir / "gate.json", json.dumps({"prefixes": manifest.prefixes, "symlinks": manifest.symlinks}).encode())
     todo = [p for p in manifest.parts if not (progress_dir / f"{p.name}.done").exists()]
+    finished = _Finished(progress_dir)
     bar = _progress(sum(p.size for p in todo), manifest.name, options.progress)
     bar_lock = threading.Lock()
 
@@ -693,6 +699,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
 
     def done(name: str, part_phases: dict[str, float]) -> None:
         os.replace(progress_dir / f"{name}.journal", progress_dir / f"{name}.done")
+        finished.add(name)
         for phase, seconds in part_phases.items():
             phases[phase] = phases.get(phase, 0.0) + seconds
 
@@ -700,6 +707,9 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     if options.workers == "processes" and jobs > 1 and len(todo) > 1 and source.store.reopenable:
         context = _worker_context(["builder.restore", type(source.store).__module__])
     try:
+        for part in manifest.parts:
+            if part not in todo:  # verified by an earlier, interrupted run
+                finished.add(part.name)
         if context is not None:
             url = location if "://" in location else str(Path(location).absolute())
             part_jobs = [_PartJob(url, part, where, options.retries, ranges, options.low_speed, dict(os.environ)) for part in todo]
@@ -710,11 +720,10 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
             cancel = threading.Event()
             runs = [_PartRun(source.store, part, where, options.retries, on_bytes, cancel) for part in todo]
             _in_threads(runs, jobs, cancel, lambda run: done(run.part.name, run.phases))
-        made, folders = _finished_parts(progress_dir, manifest)
         with where.gate() as gate:
             for whiteout in manifest.whiteouts:
                 gate.remove(whiteout)
-            finish_folders(gate, made, folders)  # after the whiteouts, whose removals touch folder mtimes
+            finish_folders(gate, finished.made, finished.folders)  # after the whiteouts, which touch folder mtimes
     except (UnsafePackError, ConflictError):
         # The pack (or this machine) is at fault, not the network: none of it stays, verified or not.
         _undo_all(progress_dir, manifest, where)
@@ -728,7 +737,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
         if bar is not None:
             bar.close()
     marker = {"name": manifest.name, "version": manifest.version, "digest": source.digest,
-              "location": redact(location), "folders": sorted(made)}
+              "location": redact(location), "folders": sorted(finished.made)}
     atomic_write(marker_path(root, manifest.name), json.dumps(marker).encode())
     shutil.rmtree(progress_dir, ignore_errors=True)
     if options.apply_env:

@@ -88,7 +88,7 @@ def test_kill_9_at_random_points_then_rerun_gives_the_source_tree(source_pack, t
     src, pack_dir = source_pack
     killed_mid_way = 0
     with FolderServer(pack_dir.parent) as server:
-        server.faults.rate = RateLimit(8e6)  # about a second per restore: room for the kill to land anywhere
+        server.faults.rate = RateLimit(3e6)  # about two seconds per restore: room for the kill to land anywhere
         for round_ in range(6):
             root = tmp_path / f"root-{round_}"
             child = run_cli(f"{server.url}/pack", root)
