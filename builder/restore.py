@@ -38,6 +38,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
@@ -177,29 +178,38 @@ class Wanted:
 
 
 def resolve(source: str | os.PathLike) -> list[Wanted]:
-    """The packs of a pack folder or URL, or of a lock file (a path or an http(s) URL ending in .lock)."""
+    """The packs of a pack folder or URL, or of a lock file (a path or an http(s) URL ending in
+    .lock). A URL's query (a signed URL's token) stays on every URL made from it."""
     try:
         text = os.fspath(source)
     except TypeError:
         msg = f"source must be a path or URL (str or os.PathLike), not {type(source).__name__}"
         raise UsageError(msg) from None
-    if not (text.endswith(".lock") or (Path(text).is_file() and not text.endswith(".json"))):
-        if text.endswith("/" + MANIFEST_NAME) or text == MANIFEST_NAME:
-            text = text[: -len(MANIFEST_NAME)].rstrip("/") or "."
+    path = urllib.parse.urlsplit(text).path if "://" in text else text
+    if not (path.endswith(".lock") or ("://" not in text and Path(text).is_file() and not text.endswith(".json"))):
+        if path.endswith("/" + MANIFEST_NAME) or path == MANIFEST_NAME:
+            text = _with_path(text, path[: -len(MANIFEST_NAME)].rstrip("/") or ".")
         return [Wanted(redact(text), [text])]
     # Only a lock needs the lock module (and tomlkit): a pack restore starts sooner without it.
     from . import lock as lockfile
 
     if "://" in text:
-        folder, name = text.rsplit("/", 1)
-        with open_store(folder) as store:
+        folder, name = path.rsplit("/", 1)
+        base = _with_path(text, folder)
+        with open_store(base) as store:
             lock = lockfile.loads(store.read_bytes(name, limit=MAX_MANIFEST_BYTES).decode(errors="replace"), redact(text))
-        base = folder
     else:
         lock_path = Path(text)
         lock = lockfile.load(lock_path)
         base = str(lock_path.resolve().parent)
     return [Wanted(p.name, [_relative_to(base, loc) for loc in p.locations], p.digest, p.allow_env) for p in lock.packs]
+
+
+def _with_path(text: str, path: str) -> str:
+    """`text` (a URL or a local path) with its path replaced, a URL's query kept."""
+    if "://" not in text:
+        return path
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(text)._replace(path=path))
 
 
 def _relative_to(base: str, location: str) -> str:

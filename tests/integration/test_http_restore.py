@@ -139,3 +139,16 @@ def test_a_lock_served_over_http_with_relative_locations(tmp_path: Path, served)
     [result] = restore(f"{server.url}/prebake.lock", root=tmp_path / "root", progress=False)
     assert result.location == f"{server.url}/app" and result.digest == manifest.digest
     assert _same_big_file(tmp_path / "root", src)
+
+
+def test_a_signed_lock_url_keeps_its_token_for_every_pack_and_every_message(tmp_path: Path, served) -> None:
+    """`https://host/x/prebake.lock?token=T`: the lock, the manifests and the parts are all asked
+    with the token (the server refuses anything without it), and no message or marker shows it."""
+    server, manifest, src = served
+    dump(Lock((LockedPack("app", "1.0", manifest.digest, ("app",)),)), tmp_path / "www" / "prebake.lock")
+    server.faults.token = "s3cret"
+    [result] = restore(f"{server.url}/prebake.lock?token=s3cret", root=tmp_path / "root", progress=False)
+    assert _same_big_file(tmp_path / "root", src)
+    assert "s3cret" not in result.location and "s3cret" not in marker_path(tmp_path / "root", "app").read_text()
+    [again] = restore(f"{server.url}/app/manifest.json?token=s3cret", root=tmp_path / "root2", progress=False)
+    assert not again.skipped and "s3cret" not in again.summary()
