@@ -28,7 +28,7 @@ from builder.restore import marker_path, restore  # noqa: E402
 from builder.stores import gdrive  # noqa: E402
 from builder.stores import _ranges as ranges  # noqa: E402
 
-PART = 150_000
+PART = 300_000  # parts above the double's confirm_above (256 KiB), so public downloads meet the virus-scan page
 
 
 @pytest.fixture(autouse=True)
