@@ -107,8 +107,11 @@ def parse_location(url: str) -> tuple[str, bool]:
     m = re.search(r"/drive/(?:u/\d+/)?folders/([-\w]+)", urllib.parse.urlsplit(url).path)
     if m:
         return m[1], True
-    parse_url = _need("gdown.parse_url").parse_url
-    file_id, _ = parse_url(url)
+    # Share links name the file in the path (/file/d/ID/view) or the query (open?id=ID, uc?id=ID);
+    # read here rather than with gdown's parse_url, which imports all of gdown (150 ms).
+    parts = urllib.parse.urlsplit(url)
+    m = re.search(r"/d/([-\w]{10,})", parts.path)
+    file_id = m[1] if m else (urllib.parse.parse_qs(parts.query).get("id") or [None])[0]
     if not file_id:
         msg = f"cannot find a Drive file id in {redact(url)!r}; pass a share link like https://drive.google.com/file/d/ID/view or gdrive://ID"
         raise UsageError(msg)
@@ -500,8 +503,6 @@ class GDriveStore(Store):
         raise AssertionError("unreachable")
 
     def _public_get(self, file_id: str, headers: dict[str, str], what: str) -> requests.Response:
-        confirm = _need("gdown.download").get_url_from_gdrive_confirmation
-        errors = _need("gdown.exceptions")
         url = f"{public_base()}/uc?export=download&id={file_id}"
         attempt = hops = 0
         while True:
@@ -528,6 +529,9 @@ class GDriveStore(Store):
                 return response
             text = self._page(response, what).decode(response.encoding or "utf-8", errors="replace")
             hops += 1
+            # gdown (and BeautifulSoup under it) only now that a page needs parsing: ~60 ms of imports.
+            confirm = _need("gdown.download").get_url_from_gdrive_confirmation
+            errors = _need("gdown.exceptions")
             try:
                 url = confirm(text)
             except errors.FileURLRetrievalError:

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -362,3 +363,22 @@ def test_revoked_credentials_are_one_line(pushed, drive, tmp_path):
     with pytest.raises(StoreAuthError, match="refused to issue a token"):
         restore(pushed, root=tmp_path / "root2", progress=False)
     assert_nothing_installed(tmp_path / "root2")
+
+
+def test_a_public_restore_that_meets_no_page_never_imports_gdown(drive, creds, tmp_path, monkeypatch):
+    """gdown and BeautifulSoup load only when Drive sends a page to parse (the restore path stays light)."""
+    src = make_tree(tmp_path / "small-src", files=4, size=20_000)
+    folder = drive.add_folder("small")
+    lock = tmp_path / "small.lock"
+    push([make_pack(tmp_path, "small", src)], [f"gdrive://{folder.id}"], lock, public=True)
+    manifest_id = lock.read_text().split("gdrive://")[1].split('"')[0]
+    monkeypatch.delenv("PREBAKE_GDRIVE_CREDENTIALS")
+    script = ("import sys, builder\n"
+              "builder.restore(sys.argv[1], root=sys.argv[2], progress=False)\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('gdown', 'bs4')))\n")
+    link = f"https://drive.google.com/file/d/{manifest_id}/view?usp=sharing"
+    done = subprocess.run([sys.executable, "-c", script, link, str(tmp_path / "root")],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert tree_digest(tmp_path / "root" / "opt" / "demo") == tree_digest(src)
