@@ -109,16 +109,15 @@ class Journal:
 
     _FIRST = 1 << 16
 
-    def __init__(self, path: Path | None, append: bool = False) -> None:
+    def __init__(self, path: Path, append: bool = False) -> None:
         self.path = path
         self._map: mmap.mmap | None = None
         self._used = 0
-        self._fd = None if path is None else os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | (0 if append else os.O_TRUNC), 0o600)
-        if self._fd is not None:
-            if append:
-                kept = path.read_bytes().rstrip(b"\0")
-                self._used = len(kept) + 1 if kept else 0
-            self._grow(self._used + self._FIRST)
+        self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | (0 if append else os.O_TRUNC), 0o600)
+        if append:
+            kept = path.read_bytes().rstrip(b"\0")
+            self._used = len(kept) + 1 if kept else 0
+        self._grow(self._used + self._FIRST)
 
     def _grow(self, need: int) -> None:
         size = max(need, 2 * (len(self._map) if self._map is not None else 0))
@@ -128,8 +127,7 @@ class Journal:
         self._map = mmap.mmap(self._fd, size)
 
     def record(self, kind: str, path: str) -> None:
-        if self._map is None:
-            return
+        assert self._map is not None, "a closed journal records nothing"
         data = os.fsencode(kind + path) + b"\0"
         end = self._used + len(data)
         if end > len(self._map):
@@ -387,6 +385,5 @@ class PartWriter:
             self._fd = None
         undo(self.gate, self.written, self.gate.created[self._made_before :])
         self.journal.close()
-        if self.journal.path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.journal.path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.journal.path.unlink()

@@ -19,6 +19,7 @@ What the gate refuses:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -35,6 +36,11 @@ _OPEN_FDS = 64
 
 def under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
+
+
+def rooted(root: Path, path: str) -> str:
+    """Where absolute pack path `path` lands under `root` on this machine."""
+    return path if str(root) == "/" else str(root).rstrip("/") + path
 
 
 def is_normal(path: str) -> bool:
@@ -62,7 +68,7 @@ class Gate:
         self._confined = self._real_root != "/"
         self._state = os.path.realpath(state) if state is not None else None
         self._real_prefixes = {p: os.path.realpath(self.on_disk(p)) for p in prefixes}
-        self.reserved = tuple(self._state_below(p) for p in prefixes if self._state_below(p))
+        self.reserved = tuple(r for r in map(self._state_below, prefixes) if r)
         """Pack paths that are prebake's state folder (journals, markers, the lock) as each prefix
         resolves on disk today: no pack may write, link or delete there."""
         self._reserved_or_above = {r[:cut] for r in self.reserved for cut in range(1, len(r) + 1) if r[cut:cut + 1] in ("", "/")}
@@ -122,7 +128,7 @@ class Gate:
 
     def on_disk(self, path: str) -> str:
         """The path a pack path has on this machine (for messages and read-only checks)."""
-        return path if str(self.root) == "/" else str(self.root).rstrip("/") + path
+        return rooted(self.root, path)
 
     # ------------------------------------------------------------ folders
 
@@ -223,7 +229,7 @@ class Gate:
         return fd
 
     def _inside_root(self, prefix: str, real: str) -> None:
-        if real != self._real_root and not real.startswith(self._real_root + "/"):
+        if not under(real, self._real_root):
             msg = f"{prefix} would be written through a link that leaves {self.root}: it resolves to {real}; restore into another --root"
             raise ConflictError(msg)
 
@@ -255,9 +261,12 @@ class Gate:
         return True
 
     def check_removal(self, path: str) -> None:
-        """Refuse a whiteout before anything is written (see `remove`)."""
+        """Refuse a whiteout before anything is written: what `remove` would refuse, including a
+        link or file of this machine above it below the prefix."""
         if path not in self.prefixes:
             self.check(path)
+            with contextlib.suppress(FileNotFoundError):
+                self.parent(path, create=False)
         elif os.path.isdir(self.on_disk(path)) or under(self._real_prefixes[path], self._state or "\0"):
             raise UnsafePackError(f"whiteout {path} would remove one of the pack's prefixes and everything in it")
 

@@ -38,7 +38,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
@@ -58,10 +57,10 @@ from .errors import (
     UsageError,
 )
 from .extract import Journal, PartWriter, finish_folders, read_journal, undo
-from .gate import Gate
+from .gate import Gate, rooted
 from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, Part, digest_of, env_needs_leave, loads
 from .runtime import current_platform, mismatches
-from .stores import Store, join_url, open_store, redact
+from .stores import Store, join_url, open_store, redact, url_path, with_path
 
 log = logging.getLogger(__name__)
 
@@ -185,17 +184,17 @@ def resolve(source: str | os.PathLike) -> list[Wanted]:
     except TypeError:
         msg = f"source must be a path or URL (str or os.PathLike), not {type(source).__name__}"
         raise UsageError(msg) from None
-    path = urllib.parse.urlsplit(text).path if "://" in text else text
+    path = url_path(text)
     if not (path.endswith(".lock") or ("://" not in text and Path(text).is_file() and not text.endswith(".json"))):
         if path.endswith("/" + MANIFEST_NAME) or path == MANIFEST_NAME:
-            text = _with_path(text, path[: -len(MANIFEST_NAME)].rstrip("/") or ".")
+            text = with_path(text, path[: -len(MANIFEST_NAME)].rstrip("/") or ".")
         return [Wanted(redact(text), [text])]
     # Only a lock needs the lock module (and tomlkit): a pack restore starts sooner without it.
     from . import lock as lockfile
 
     if "://" in text:
         folder, name = path.rsplit("/", 1)
-        base = _with_path(text, folder)
+        base = with_path(text, folder)
         with open_store(base) as store:
             lock = lockfile.loads(store.read_bytes(name, limit=MAX_MANIFEST_BYTES).decode(errors="replace"), redact(text))
     else:
@@ -203,13 +202,6 @@ def resolve(source: str | os.PathLike) -> list[Wanted]:
         lock = lockfile.load(lock_path)
         base = str(lock_path.resolve().parent)
     return [Wanted(p.name, [_relative_to(base, loc) for loc in p.locations], p.digest, p.allow_env) for p in lock.packs]
-
-
-def _with_path(text: str, path: str) -> str:
-    """`text` (a URL or a local path) with its path replaced, a URL's query kept."""
-    if "://" not in text:
-        return path
-    return urllib.parse.urlunsplit(urllib.parse.urlsplit(text)._replace(path=path))
 
 
 def _relative_to(base: str, location: str) -> str:
@@ -261,10 +253,11 @@ class _Where:
     prefixes: tuple[str, ...]
     symlinks: tuple[str, ...]
     allow_setuid: bool
+    state: Path
     progress_dir: Path
 
     def gate(self) -> Gate:
-        return Gate(self.root, self.prefixes, self.symlinks, _state(self.root))
+        return Gate(self.root, self.prefixes, self.symlinks, self.state)
 
 
 class _PartRun:
@@ -376,18 +369,14 @@ def installed_digest(root: Path, name: str) -> str | None:
     return installed(root, name).get("digest")
 
 
-def _rooted(root: Path, path: str) -> str:
-    return path if root == Path("/") else str(root) + path
-
-
 def apply_env(manifest: Manifest, root: Path) -> None:
     """Make the pack usable in this process without a restart: env, sys.path, import caches."""
     for var, paths in manifest.env.prepend.items():
-        rooted = [_rooted(root, p) for p in paths]
+        on_disk = [rooted(root, p) for p in paths]
         current = [p for p in os.environ.get(var, "").split(os.pathsep) if p]
-        os.environ[var] = os.pathsep.join(dict.fromkeys(rooted + current))
+        os.environ[var] = os.pathsep.join(dict.fromkeys(on_disk + current))
         if var == "PYTHONPATH":
-            for entry in reversed(rooted):
+            for entry in reversed(on_disk):
                 if entry not in sys.path:
                     sys.path.insert(0, entry)
     for var, value in manifest.env.set.items():
@@ -606,19 +595,24 @@ def _root_lock(root: Path, wait: bool) -> Iterator[None]:
         os.close(fd)
 
 
-def _recover(root: Path, keep: Path) -> None:
+def _undo_record(gate: Gate, record: Path) -> list[str]:
+    """Undo what a part's journal or .done record says it wrote; the folders that stay."""
+    written, made, _ = read_journal(record)
+    return undo(gate, written, made)
+
+
+def _recover(root: Path, state: Path, keep: Path) -> None:
     """Undo what restores that were killed left unverified (their parts' journals), then forget
     them; the folder `keep` (this pack's) keeps its verified parts so the restore resumes."""
-    partial = _state(root) / "partial"
+    partial = state / "partial"
     folders = sorted(partial.iterdir()) if partial.is_dir() else []
     for folder in folders:
         journals = sorted(folder.glob("*.journal"))
         if journals:
             spec = json.loads((folder / "gate.json").read_text())
-            with Gate(root, tuple(spec["prefixes"]), tuple(spec["symlinks"]), _state(root)) as gate:
+            with Gate(root, tuple(spec["prefixes"]), tuple(spec["symlinks"]), state) as gate:
                 for journal in journals:
-                    written, made, _ = read_journal(journal)
-                    kept = undo(gate, written, made)
+                    kept = _undo_record(gate, journal)
                     if folder == keep and kept:
                         # Folders a verified part also uses stay, and are still ours to finish.
                         recorder = Journal(folder / "undone.folders", append=True)
@@ -664,8 +658,7 @@ def _undo_all(progress_dir: Path, manifest: Manifest, where: _Where) -> None:
             for suffix in (".done", ".journal"):
                 record = progress_dir / f"{part.name}{suffix}"
                 if record.exists():
-                    written, made, _ = read_journal(record)
-                    undo(gate, written, made)
+                    _undo_record(gate, record)
     shutil.rmtree(progress_dir, ignore_errors=True)
 
 
@@ -680,15 +673,13 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
         return result
     check_platform(manifest, options.force)
     started = time.perf_counter()
-    progress_dir = _state(root) / "partial" / source.digest.split(":")[1][:16]
-    where = _Where(root.absolute(), manifest.prefixes, manifest.symlinks, options.allow_setuid, progress_dir)
+    state = _state(root)
+    progress_dir = state / "partial" / source.digest.split(":")[1][:16]
+    where = _Where(root.absolute(), manifest.prefixes, manifest.symlinks, options.allow_setuid, state, progress_dir)
     with where.gate() as gate:
         for whiteout in manifest.whiteouts:  # a whiteout the gate refuses fails the restore before any write
             gate.check_removal(whiteout)
-            if whiteout not in manifest.prefixes:
-                with contextlib.suppress(FileNotFoundError):
-                    gate.parent(whiteout, create=False)
-    _recover(root, keep=progress_dir)
+    _recover(root, state, keep=progress_dir)
     progress_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(progress_dir / "gate.json", json.dumps({"prefixes": manifest.prefixes, "symlinks": manifest.symlinks}).encode())
     todo = [p for p in manifest.parts if not (progress_dir / f"{p.name}.done").exists()]

@@ -82,6 +82,12 @@ def verify_installed(source: PackSource, root: Path, retries: int = 2) -> list[P
     return problems
 
 
+def _mode_differs(st: os.stat_result, member: tarfile.TarInfo) -> bool:
+    """Whether the mode on disk is neither the pack's nor the pack's without setuid/setgid (which
+    the restore drops unless asked)."""
+    return stat.S_IMODE(st.st_mode) not in (member.mode, member.mode & ~0o6000)
+
+
 def _compare(member: tarfile.TarInfo, archive: tarfile.TarFile, root: Path, made: set[str]) -> str | None:
     path = root / member.name
     try:
@@ -98,7 +104,7 @@ def _compare(member: tarfile.TarInfo, archive: tarfile.TarFile, root: Path, made
             return "should be a directory"
         if "/" + member.name.rstrip("/") not in made:
             return None  # a folder that was there before keeps its own mode and mtime
-        if stat.S_IMODE(st.st_mode) != member.mode & ~0o6000 and stat.S_IMODE(st.st_mode) != member.mode:
+        if _mode_differs(st, member):
             return f"folder mode {stat.S_IMODE(st.st_mode):o}, the pack says {member.mode:o}"
         return None if int(st.st_mtime) == member.mtime else f"folder mtime {int(st.st_mtime)}, the pack says {member.mtime}"
     if member.islnk():
@@ -107,7 +113,7 @@ def _compare(member: tarfile.TarInfo, archive: tarfile.TarFile, root: Path, made
         return None if same else f"should be a hard link to /{member.linkname}"
     if not stat.S_ISREG(st.st_mode):
         return "should be a regular file"
-    if stat.S_IMODE(st.st_mode) != member.mode & ~0o6000 and stat.S_IMODE(st.st_mode) != member.mode:
+    if _mode_differs(st, member):
         return f"mode {stat.S_IMODE(st.st_mode):o}, the pack says {member.mode:o}"
     if st.st_size != member.size:
         return f"{st.st_size} bytes, the pack says {member.size}"

@@ -40,13 +40,23 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query="&".join(fields)))
 
 
+def url_path(location: str) -> str:
+    """The path of a URL, or a local path as it is ('?' and '#' are just characters there)."""
+    return urllib.parse.urlsplit(location).path if "://" in location else location
+
+
+def with_path(location: str, path: str) -> str:
+    """`location` (a URL or a local path) with its path replaced; a URL's query (a signed URL's
+    token) stays."""
+    if "://" not in location:
+        return path
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(location)._replace(path=path))
+
+
 def join_url(base: str, name: str) -> str:
-    """`name` inside the folder `base` names: appended to its path, so a query (a signed URL's
-    token) stays after it instead of swallowing the name."""
-    if "://" not in base:  # a local path: '?' and '#' are just characters there
-        return f"{base.rstrip('/')}/{name}"
-    parts = urllib.parse.urlsplit(base)
-    return urllib.parse.urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{name}"))
+    """`name` inside the folder `base` names: appended to its path, so a query stays after it
+    instead of swallowing the name."""
+    return with_path(base, f"{url_path(base).rstrip('/')}/{name}")
 
 
 def within(data: bytes, limit: int | None, what: str) -> bytes:
