@@ -34,6 +34,8 @@ def make_pack(tmp_path: Path, change: str = "") -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(rng.randbytes(60_000))
     (src / "zz-last.txt").write_text("last " + change)
+    for path in src.rglob("*"):  # tar keeps mtimes: rewriting the same bytes a second later must not change a part
+        os.utime(path, (1_700_000_000, 1_700_000_000))
     out = tmp_path / f"pack{change}"
     pack_tree(src, out, PackOptions(name="demo", version="1", target="/opt/demo", part_size=100_000))
     return out
