@@ -25,6 +25,7 @@ import shutil
 import stat
 import sys
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ConflictError, UnsafePackError
@@ -36,6 +37,14 @@ _OPEN_FDS = 64
 
 def under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
+
+
+def ancestors(path: str) -> Iterator[str]:
+    """`path` and every folder above it, nearest first ("/a/b": "/a/b", "/a")."""
+    cut = len(path)
+    while cut > 0:
+        yield path[:cut]
+        cut = path.rfind("/", 0, cut)
 
 
 def rooted(root: Path, path: str) -> str:
@@ -64,6 +73,7 @@ class Gate:
         self.root = Path(root)
         self.prefixes = prefixes
         self.symlinks = frozenset(symlinks)
+        self._prefix_set = frozenset(prefixes)
         self._real_root = os.path.realpath(self.root)
         self._confined = self._real_root != "/"
         self._state = os.path.realpath(state) if state is not None else None
@@ -89,7 +99,7 @@ class Gate:
     # ------------------------------------------------------------ deciding
 
     def prefix_of(self, path: str) -> str | None:
-        return next((p for p in self.prefixes if under(path, p)), None)
+        return next((a for a in ancestors(path) if a in self._prefix_set), None)
 
     def check(self, path: str, folder: bool = False) -> None:
         """Refuse `path` unless it is normalised and strictly below a prefix (a folder may be the
@@ -116,11 +126,9 @@ class Gate:
             return False
         if not is_normal(folder):
             raise UnsafePackError(f"{folder!r} is not a normalised absolute path")
-        cut = len(folder)
-        while cut > 0:
-            if folder[:cut] in self.symlinks:
-                raise UnsafePackError(f"{folder} would be written through the symlink {folder[:cut]}")
-            cut = folder.rfind("/", 0, cut)
+        link = next((a for a in ancestors(folder) if a in self.symlinks), None)
+        if link:
+            raise UnsafePackError(f"{folder} would be written through the symlink {link}")
         mine = next((r for r in self.reserved if under(folder, r)), None)
         if mine:
             raise UnsafePackError(f"{folder} would touch prebake's own state folder {mine}")
@@ -267,18 +275,55 @@ class Gate:
             self.check(path)
             with contextlib.suppress(FileNotFoundError):
                 self.parent(path, create=False)
-        elif os.path.isdir(self.on_disk(path)) or under(self._real_prefixes[path], self._state or "\0"):
-            raise UnsafePackError(f"whiteout {path} would remove one of the pack's prefixes and everything in it")
-
-    def _remove_prefix_file(self, path: str) -> bool:
-        self.check_removal(path)
-        on_disk = self.on_disk(path)
+            return
+        fd, leaf = self._machine_parent(path)
         try:
-            if stat.S_ISDIR(os.lstat(on_disk).st_mode):
-                raise UnsafePackError(f"whiteout {path} would remove one of the pack's prefixes and everything in it")
-            os.unlink(on_disk)
+            self._prefix_file(fd, leaf, path)
+        finally:
+            os.close(fd)
+
+    def _prefix_file(self, fd: int, leaf: str, path: str) -> bool:
+        """Whether prefix `path` (its name `leaf` in folder `fd`) is there; refuses a folder."""
+        try:
+            st = os.stat(leaf, dir_fd=fd, follow_symlinks=False)
         except FileNotFoundError:
             return False
+        except OSError as e:
+            raise ConflictError(f"{self.on_disk(path)} cannot be looked at ({e.strerror}); check it and restore again") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise UnsafePackError(f"whiteout {path} would remove one of the pack's prefixes and everything in it")
+        return True
+
+    def _machine_parent(self, path: str) -> tuple[int, str]:
+        """(descriptor of the folder holding `path`, a prefix or a folder above one, as this
+        machine lays it out; its last name). The folder must resolve inside a confined root and
+        outside prebake's state folder: a link left there by an earlier pack is refused, not
+        followed out. The caller closes the descriptor."""
+        on_disk = self.on_disk(path)
+        folder, leaf = os.path.split(on_disk)
+        try:
+            fd = os.open(folder, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise ConflictError(f"{folder} cannot be opened as a folder ({e.strerror}); check it and restore again") from None
+        real = os.readlink(f"/proc/self/fd/{fd}")
+        try:
+            if self._confined:
+                self._inside_root(path, real)
+            if self._state is not None and under(real, self._state):
+                raise UnsafePackError(f"{path} resolves to {real}, inside prebake's own state folder")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, leaf
+
+    def _remove_prefix_file(self, path: str) -> bool:
+        fd, leaf = self._machine_parent(path)
+        try:
+            if not self._prefix_file(fd, leaf, path):
+                return False
+            os.unlink(leaf, dir_fd=fd)
+        finally:
+            os.close(fd)
         return True
 
     def remove_folder(self, path: str) -> None:
@@ -286,7 +331,11 @@ class Gate:
         above it (made on the way to it) where the machine lays it out. Raises OSError when it is
         not empty."""
         if any(under(p, path) for p in self.prefixes):
-            os.rmdir(self.on_disk(path))
+            fd, leaf = self._machine_parent(path)
+            try:
+                os.rmdir(leaf, dir_fd=fd)
+            finally:
+                os.close(fd)
             return
         self.check(path, folder=True)
         fd, name = self.parent(path, create=False)

@@ -7,6 +7,7 @@ manifest always serialises to the same bytes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .errors import IntegrityError, UsageError
-from .gate import is_normal, under
+from .gate import ancestors, is_normal
 
 FORMAT = "prebake-pack/1"
 MANIFEST_NAME = "manifest.json"
@@ -177,8 +178,7 @@ def _typed(kind: Any, value: Any, where: str, source: str) -> Any:
     if dataclasses.is_dataclass(kind):
         if not isinstance(value, dict):
             raise wrong("an object")
-        hints = typing.get_type_hints(kind)
-        fields = {f.name: f for f in dataclasses.fields(kind)}
+        hints, fields = _schema(kind)
         unknown = sorted(set(value) - set(fields))
         if unknown:
             raise IntegrityError(f"{source}: {where or 'the manifest'} has unknown fields {unknown}; upgrade prebake or rebuild the pack")
@@ -201,6 +201,13 @@ def _unencodable(text: str) -> bool:
     return False
 
 
+@functools.cache
+def _schema(kind: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
+    """A dataclass's resolved type hints and fields, once per class (a manifest may list
+    thousands of parts; resolving the hints is most of each one's cost)."""
+    return typing.get_type_hints(kind), {f.name: f for f in dataclasses.fields(kind)}
+
+
 def _refuse(source: str, what: str) -> UsageError:
     return UsageError(f"{source}: {what}; the manifest is damaged or hostile, do not restore it")
 
@@ -215,12 +222,13 @@ def validate(manifest: Manifest, source: str) -> None:
     for prefix in manifest.prefixes:
         if not is_normal(prefix):
             raise _refuse(source, f"prefix {prefix!r} must be a normalised absolute path below /")
-    for a in manifest.prefixes:
-        for b in manifest.prefixes:
-            if a != b and under(b, a):
-                raise _refuse(source, f"prefix {b} lies inside prefix {a}")
-    if len(set(manifest.prefixes)) != len(manifest.prefixes):
+    prefixes = set(manifest.prefixes)
+    if len(prefixes) != len(manifest.prefixes):
         raise _refuse(source, "a prefix is listed twice")
+    for prefix in manifest.prefixes:
+        outer = next((a for a in ancestors(prefix) if a != prefix and a in prefixes), None)
+        if outer:
+            raise _refuse(source, f"prefix {prefix} lies inside prefix {outer}")
     names = [part.name for part in manifest.parts]
     for part in manifest.parts:
         if not _NAME.fullmatch(part.name) or part.name.endswith((".done", ".journal")):
@@ -229,21 +237,25 @@ def validate(manifest: Manifest, source: str) -> None:
             raise _refuse(source, f"{part.name} has sha256 {part.sha256!r}, not 64 lowercase hex digits")
     if len(set(names)) != len(names):
         raise _refuse(source, "a part is listed twice")
+    def in_prefixes(path: str, strictly: bool = False) -> bool:
+        return is_normal(path) and any(a in prefixes for a in ancestors(path) if not (strictly and a == path))
+
     for path in manifest.symlinks:
-        if not is_normal(path) or not any(path != p and under(path, p) for p in manifest.prefixes):
+        if not in_prefixes(path, strictly=True):
             raise _refuse(source, f"symlink {path!r} must be a normalised path strictly below one of the prefixes")
     for path in manifest.whiteouts:  # one equal to a prefix may remove a file, never a folder (the gate decides)
-        if not is_normal(path) or not any(under(path, p) for p in manifest.prefixes):
+        if not in_prefixes(path):
             raise _refuse(source, f"whiteout {path!r} must be a normalised path at or below one of the prefixes")
+    symlinks = set(manifest.symlinks)
     for path in manifest.whiteouts:
-        link = next((s for s in manifest.symlinks if path.startswith(s + "/")), None)
+        link = next((a for a in ancestors(path) if a != path and a in symlinks), None)
         if link:
             raise _refuse(source, f"whiteout {path} lies below the pack's own symlink {link}")
     for var, paths in manifest.env.prepend.items():
         if not _VARIABLE.fullmatch(var):
             raise _refuse(source, f"env.prepend has the invalid variable name {var!r}")
         for path in paths:
-            if not is_normal(path) or not any(under(path, p) for p in manifest.prefixes):
+            if not in_prefixes(path):
                 raise _refuse(source, f"env.prepend.{var} entry {path!r} must be an absolute path under the pack's prefixes")
     for var in manifest.env.set:
         if not _VARIABLE.fullmatch(var):

@@ -602,8 +602,8 @@ def _undo_record(gate: Gate, record: Path) -> list[str]:
 
 
 def _recover(root: Path, state: Path, keep: Path) -> None:
-    """Undo what restores that were killed left unverified (their parts' journals), then forget
-    them; the folder `keep` (this pack's) keeps its verified parts so the restore resumes."""
+    """Undo what restores that were killed left unverified (their parts' journals); a folder whose
+    pack has no verified part is forgotten, the others keep their parts so their restores resume."""
     partial = state / "partial"
     folders = sorted(partial.iterdir()) if partial.is_dir() else []
     for folder in folders:
@@ -620,7 +620,9 @@ def _recover(root: Path, state: Path, keep: Path) -> None:
                             recorder.record("d", path)
                         recorder.close()
                     journal.unlink()
-        if folder != keep:
+        if folder != keep and not any(folder.glob("*.done")):
+            # Another pack's folder with verified parts stays: its records are all that can
+            # resume (or, if that pack turns out unsafe, undo) those files.
             shutil.rmtree(folder)
 
 
@@ -709,7 +711,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
         context = _worker_context(["builder.restore", type(source.store).__module__])
     try:
         for part in manifest.parts:
-            if part not in todo:  # verified by an earlier, interrupted run
+            if (progress_dir / f"{part.name}.done").exists():  # verified by an earlier, interrupted run
                 finished.add(part.name)
         if context is not None:
             url = location if "://" in location else str(Path(location).absolute())
@@ -722,9 +724,12 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
             runs = [_PartRun(source.store, part, where, options.retries, on_bytes, cancel) for part in todo]
             _in_threads(runs, jobs, cancel, lambda run: done(run.part.name, run.phases))
         with where.gate() as gate:
-            for whiteout in manifest.whiteouts:
-                gate.remove(whiteout)
-            finish_folders(gate, finished.made, finished.folders)  # after the whiteouts, which touch folder mtimes
+            try:
+                for whiteout in manifest.whiteouts:
+                    gate.remove(whiteout)
+                finish_folders(gate, finished.made, finished.folders)  # after the whiteouts, which touch folder mtimes
+            except OSError as e:  # every part is in: a refusal now is this machine's, and nothing of the pack stays
+                raise ConflictError(str(_os_error(e, root))) from e
     except (UnsafePackError, ConflictError):
         # The pack (or this machine) is at fault, not the network: none of it stays, verified or not.
         _undo_all(progress_dir, manifest, where)

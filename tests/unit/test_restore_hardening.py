@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from builder.errors import IntegrityError, PrebakeError, UnsafePackError, UsageError
+from builder.errors import ConflictError, IntegrityError, PrebakeError, UnsafePackError, UsageError
 from builder.manifest import Env, loads
 from builder.restore import RestoreOptions, marker_path, restore
 from builder.verify import verify_installed
@@ -331,3 +331,60 @@ def test_a_whiteout_may_remove_a_file_that_is_its_own_prefix_but_never_a_prefix_
         restore(tmp_path / "folder", root=root, progress=False)
     assert (root / "opt/app/torch/keep.py").read_text() == "precious\n"
     assert not (root / "opt/app/torch/b").exists()
+
+
+def test_a_file_prefix_whiteout_never_reaches_through_a_link_out_of_the_root(tmp_path: Path) -> None:
+    """A whiteout equal to a file prefix is removed relative to its folder as it resolves: a link
+    of this machine (or one an earlier pack left) that leaves the root is refused, not followed."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("must survive\n")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "m").symlink_to(outside)
+    manifest = craft_pack(tmp_path / "pack", [member("opt/app/f")], prefixes=("/opt/app", "/m/victim"))
+    raw = json.loads(manifest.dumps())
+    raw["whiteouts"] = ["/m/victim"]
+    (tmp_path / "pack" / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(ConflictError, match="leaves"):
+        restore(tmp_path / "pack", root=root, progress=False)
+    assert (outside / "victim").read_text() == "must survive\n"
+    assert not (root / "opt").exists()
+
+
+def test_a_file_prefix_whiteout_below_a_file_of_this_machine_fails_before_anything_is_written(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "etc2").write_text("a file where the pack expects a folder\n")
+    manifest = craft_pack(tmp_path / "pack", [member("opt/app/f")], prefixes=("/opt/app", "/etc2/f"))
+    raw = json.loads(manifest.dumps())
+    raw["whiteouts"] = ["/etc2/f"]
+    (tmp_path / "pack" / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(ConflictError, match="cannot be opened as a folder"):
+        restore(tmp_path / "pack", root=root, progress=False)
+    assert not (root / "opt").exists()
+
+
+def test_another_packs_verified_parts_stay_recorded_until_that_pack_is_restored(tmp_path: Path) -> None:
+    """Restoring pack Q must not forget pack P's verified parts (their files would stay with no
+    record to resume or undo them): P's next restore resumes from them."""
+    src = tmp_path / "p-src"
+    src.mkdir()
+    for i in range(8):
+        (src / f"blob-{i}").write_bytes(os.urandom(200_000))
+    manifest = pack(src, tmp_path / "p", part_size=300_000)
+    last = max(manifest.parts, key=lambda part: part.name).name
+    good = (tmp_path / "p" / last).read_bytes()
+    (tmp_path / "p" / last).write_bytes(b"\0" * len(good))
+    root = tmp_path / "root"
+    with pytest.raises(IntegrityError):
+        restore(tmp_path / "p", root=root, progress=False, workers="threads", jobs=1, retries=0)
+    partial = root / "var/lib/prebake/partial"
+    assert list(partial.rglob("*.done")), "P's verified parts are recorded"
+    craft_pack(tmp_path / "q", [member("opt/q/f")], prefixes=("/opt/q",))
+    restore(tmp_path / "q", root=root, progress=False)
+    assert list(partial.rglob("*.done")), "restoring Q kept P's records"
+    (tmp_path / "p" / last).write_bytes(good)
+    [result] = restore(tmp_path / "p", root=root, progress=False)
+    assert not result.skipped
+    assert all((root / f"opt/app/blob-{i}").read_bytes() == (src / f"blob-{i}").read_bytes() for i in range(8))
