@@ -276,7 +276,10 @@ class Gate:
             with contextlib.suppress(FileNotFoundError):
                 self.parent(path, create=False)
             return
-        fd, leaf = self._machine_parent(path)
+        try:
+            fd, leaf = self._machine_parent(path)
+        except FileNotFoundError:
+            return
         try:
             self._prefix_file(fd, leaf, path)
         finally:
@@ -298,11 +301,14 @@ class Gate:
         """(descriptor of the folder holding `path`, a prefix or a folder above one, as this
         machine lays it out; its last name). The folder must resolve inside a confined root and
         outside prebake's state folder: a link left there by an earlier pack is refused, not
-        followed out. The caller closes the descriptor."""
+        followed out. FileNotFoundError when the folder is missing; the caller closes the
+        descriptor."""
         on_disk = self.on_disk(path)
         folder, leaf = os.path.split(on_disk)
         try:
             fd = os.open(folder, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise  # nothing there: nothing to remove
         except OSError as e:
             raise ConflictError(f"{folder} cannot be opened as a folder ({e.strerror}); check it and restore again") from None
         real = os.readlink(f"/proc/self/fd/{fd}")
@@ -317,7 +323,10 @@ class Gate:
         return fd, leaf
 
     def _remove_prefix_file(self, path: str) -> bool:
-        fd, leaf = self._machine_parent(path)
+        try:
+            fd, leaf = self._machine_parent(path)
+        except FileNotFoundError:
+            return False
         try:
             if not self._prefix_file(fd, leaf, path):
                 return False

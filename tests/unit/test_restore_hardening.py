@@ -322,6 +322,9 @@ def test_a_whiteout_may_remove_a_file_that_is_its_own_prefix_but_never_a_prefix_
     restore(tmp_path / "file", root=root, progress=False)
     assert not (root / "etc/EXTERNALLY-MANAGED").exists()
     assert (root / "etc").is_dir()
+    # Into a root without that file's folder (a fresh container): nothing to remove, no error.
+    restore(tmp_path / "file", root=tmp_path / "fresh", progress=False)
+    assert (tmp_path / "fresh/opt/app/a").exists() and not (tmp_path / "fresh/etc").exists()
 
     manifest = craft_pack(tmp_path / "folder", [member("opt/app/torch/b")], prefixes=("/opt/app/torch",))
     raw = json.loads(manifest.dumps())
