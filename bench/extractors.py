@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PREBAKE = [sys.executable, "-m", "builder"]
+PREBAKE = [sys.executable, "-m", "prebake"]
 
 
 def main() -> None:

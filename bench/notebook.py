@@ -34,7 +34,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="prebake-bench-nb-") as work:
         out = Path(work) / "out"
         subprocess.run(
-            [sys.executable, "-m", "builder", "bench", str(args.notebook), "-o", str(out), "--name", "demo",
+            [sys.executable, "-m", "prebake", "bench", str(args.notebook), "-o", str(out), "--name", "demo",
              "--runs", str(args.runs), "--v0-runs", str(args.v0_runs), "--prepare", PREPARE, "--check", CHECK,
              "--base-image", args.base_image, "--python", args.python, "--no-pins", "-q"],
             check=True, cwd=REPO,

@@ -5,7 +5,7 @@
 Builds two trees (once, cached under --work): "mixed", like a small extractor environment (a
 library-like folder of 1,500 partly compressible binaries, 3,000 small JSON files and one 96 MB
 compressible CSV), and "small-files" (20,000 text files of 0.1-3 KB). Packs each with
-`min_parts` 1, 2, 4, 8 and 16 and times `python -m builder restore PACK --root /dev/shm/...` as a
+`min_parts` 1, 2, 4, 8 and 16 and times `python -m prebake restore PACK --root /dev/shm/...` as a
 whole command, printing the median of --runs and each part count over one part.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from builder.pack import PackOptions, pack_tree  # noqa: E402
+from prebake.pack import PackOptions, pack_tree  # noqa: E402
 
 COUNTS = (1, 2, 4, 8, 16)
 
@@ -61,7 +61,7 @@ def restore_seconds(pack: Path, runs: int) -> float:
         dest = Path("/dev/shm/prebake-parts-bench")
         shutil.rmtree(dest, ignore_errors=True)
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "builder", "restore", str(pack), "--root", str(dest), "-q"],
+        subprocess.run([sys.executable, "-m", "prebake", "restore", str(pack), "--root", str(dest), "-q"],
                        check=True, capture_output=True, cwd=REPO)
         times.append(time.perf_counter() - started)
         shutil.rmtree(dest, ignore_errors=True)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from tests.servers import FolderServer, RateLimit
 
 PACKAGES = ["scipy", "pandas", "scikit-learn", "matplotlib"]
-PREBAKE = [sys.executable, "-m", "builder"]
+PREBAKE = [sys.executable, "-m", "prebake"]
 DROP_CACHES = False
 
 
@@ -136,7 +136,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     www = work / "www"
     www.mkdir(parents=True)
-    level = args.level or __import__("builder.pack", fromlist=["DEFAULT_LEVEL"]).DEFAULT_LEVEL
+    level = args.level or __import__("prebake.pack", fromlist=["DEFAULT_LEVEL"]).DEFAULT_LEVEL
     print(f"payload: {files:,} files, {raw / 1e6:.0f} MB; zstd level {level}; "
           f"page cache {'dropped before each run' if DROP_CACHES else 'warm'}")
 

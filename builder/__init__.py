@@ -1,6 +1,6 @@
 """prebake: build a notebook's heavy environment once, restore it anywhere in seconds.
 
-In a notebook: `import builder; builder.restore("prebake.lock")`.
+In a notebook: `import prebake; prebake.restore("prebake.lock")`.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@
                  not timed: they stand for what Colab already has)  ->  fetches and install steps,
                  each timed, grouped as pip / apt / download / build & other
     v1, N runs:  fresh container of the runner image (the mirror + prebake and what Colab already
-                 has for it: requests, zstandard, click, ipykernel)  ->  `import builder;
-                 builder.restore(URL)` from a local HTTP server  ->  the pack's check, timed
+                 has for it: requests, zstandard, click, ipykernel)  ->  `import prebake;
+                 prebake.restore(URL)` from a local HTTP server  ->  the pack's check, timed
     report:      OUT/bench.json, OUT/bench.md, OUT/bench.png (stacked bars, medians)
 
 The restore's wall time is split into download / decompress / extract in proportion to the time
@@ -49,9 +49,9 @@ nbformat.write(nb, sys.argv[2])
 _RESTORE = """
 import json, sys, time
 t0 = time.perf_counter()
-import builder
+import prebake
 t1 = time.perf_counter()
-[r] = builder.restore(sys.argv[1], progress=False, force=True)
+[r] = prebake.restore(sys.argv[1], progress=False, force=True)
 t2 = time.perf_counter()
 print("PREBAKE-BENCH " + json.dumps({"import": t1 - t0, "restore": t2 - t1, "phases": r.phases,
       "packed_bytes": r.packed_bytes, "bytes": r.bytes, "members": r.members}))
@@ -157,10 +157,14 @@ def _derived(engine, base: str, repository_tag: str, steps: list[str], files: di
 
 
 def _source_tree() -> Path:
-    """The builder package's sources (no caches), staged for copying into an image."""
+    """This prebake's sources (no caches, no build data), staged as the `prebake` package for copying
+    into an image."""
     staging = Path(tempfile.mkdtemp(prefix="prebake-src-"))
-    for path in sorted((REPO / "builder").rglob("*.py")):
-        target = staging / "builder" / path.relative_to(REPO / "builder")
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        if path.relative_to(package).parts[0].startswith("_") and path.parent != package:
+            continue  # shipped recipes (prebake/_recipes) are build data, not the package
+        target = staging / "prebake" / path.relative_to(package)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(path.read_bytes())
     return staging
@@ -174,9 +178,9 @@ def runner_image(engine, mirror: str, on_note=None, on_line=None) -> str:
     try:
         return _derived(engine, mirror, "runner", [
             "python -m pip install -q --no-cache-dir " + " ".join(f"'{p}'" for p in RUNNER_PACKAGES),
-            "cp -r /opt/prebake-src/builder \"$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')/\"",
+            "cp -r /opt/prebake-src/prebake \"$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')/\"",
             "rm -rf /opt/prebake-src",
-            "python -c 'import builder, nbclient, ipykernel'",
+            "python -c 'import prebake, nbclient, ipykernel'",
         ], {"/opt/prebake-src": src}, on_note, on_line)
     finally:
         shutil.rmtree(src, ignore_errors=True)
@@ -355,7 +359,7 @@ def bench(recipe: Recipe, pack_dir: Path, *, runs: int = 3, v0_runs: int | None 
         "notes": [
             "v0: the recipe's install steps (and fetches) in a fresh container each run, from scratch (no pip or apt "
             "cache); its prepare steps are in the image and not timed (they stand for what Colab already has).",
-            "v1: `import builder; builder.restore(URL)` in a fresh container each run, the pack served over HTTP "
+            "v1: `import prebake; prebake.restore(URL)` in a fresh container each run, the pack served over HTTP "
             "from this machine (loopback); `pip install prebake` is not timed (prebake is in the runner image).",
             "Restore phases are the restore's wall time split in proportion to the part threads' time in each.",
         ],

@@ -14,14 +14,49 @@
     └── ConflictError            8   this machine is in the way: a link or file where the pack
                                      needs a folder, or another restore holds the root (--no-wait)
 
-Library code raises these; only the command line prints them and exits.
+Library code raises these; only the command line prints them and exits. Messages are written with
+the command line's flags; read from Python (str(error), a notebook's error output) they name the
+Python arguments instead, and a notebook shows them as one line, without the chained traceback of
+the worker that failed (kept on `error.cause`).
 """
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Callable
+from typing import TypeVar
+
+# The command line's flags as the Python API spells them, for the hints inside messages.
+_PYTHON_SPELLING = (
+    (re.compile(r"--root DIR\b"), "root='DIR'"),
+    (re.compile(r"--root\b"), "root="),
+    (re.compile(r"--force\b"), "force=True"),
+    (re.compile(r"--no-wait\b"), "wait=False"),
+    (re.compile(r"--allow-setuid\b"), "allow_setuid=True"),
+    (re.compile(r"--allow-env ([A-Za-z_][A-Za-z0-9_]*)"), r"allow_env=['\1']"),
+    (re.compile(r"--allow-env\b"), "allow_env=[...]"),
+)
+
 
 class PrebakeError(Exception):
     exit_code = 1
+    cause: BaseException | None = None
+    """What went wrong underneath (a worker's traceback, an OSError), for inspection."""
+
+    def cli_message(self) -> str:
+        """The message as written, with the command line's flags."""
+        return " ".join(str(arg) for arg in self.args)
+
+    def __str__(self) -> str:
+        text = self.cli_message()
+        for pattern, spelling in _PYTHON_SPELLING:
+            text = pattern.sub(spelling, text)
+        return text
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows these lines instead of the traceback: one line, the message and its fix."""
+        return [f"{type(self).__name__}: {self}"]
 
 
 class UsageError(PrebakeError):
@@ -68,3 +103,21 @@ class ConflictError(PrebakeError):
     """Not the pack's fault: something on this machine stands where the restore must act."""
 
     exit_code = 8
+
+
+F = TypeVar("F", bound=Callable)
+
+
+def api(function: F) -> F:
+    """For a function users call from Python: a PrebakeError it raises arrives without its chain
+    (the worker's remote traceback, the OSError) printed above it; the chain stays on `error.cause`."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except PrebakeError as e:
+            e.cause = e.cause or e.__cause__ or e.__context__
+            raise e.with_traceback(None) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -197,7 +197,7 @@ class Gate:
             target = os.readlink(name, dir_fd=parent_fd)
             return ConflictError(
                 f"{self.on_disk(path)} on this machine is a symlink (to {target}), where the pack has a folder; "
-                "prebake never writes through links it did not make: move the link away or restore into another --root"
+                "prebake never writes through links it did not make: move the link away or restore elsewhere with --root DIR"
             )
         return ConflictError(f"{self.on_disk(path)} exists and is not a folder; remove it and restore again")
 
@@ -238,7 +238,7 @@ class Gate:
 
     def _inside_root(self, prefix: str, real: str) -> None:
         if not under(real, self._real_root):
-            msg = f"{prefix} would be written through a link that leaves {self.root}: it resolves to {real}; restore into another --root"
+            msg = f"{prefix} would be written through a link that leaves {self.root}: it resolves to {real}; restore elsewhere with --root DIR"
             raise ConflictError(msg)
 
     # ------------------------------------------------------------ acting

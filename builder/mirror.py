@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -20,18 +19,14 @@ from typing import Any
 
 from .errors import ContainerEngineError, UsageError
 from .recipe import _load_toml
+from .shipped import DOCKERFILE_NAME as DOCKERFILE
+from .shipped import dockerfile, images_dir
 
-REPO = Path(__file__).resolve().parents[1]
-DOCKERFILE = "Dockerfile.colab-ubuntu"
 IMAGE_REPOSITORY = "prebake-colab"
 # Wheels whose ABI compiled code depends on; `image capture` records these when installed.
 PIN_NAMES = ("numpy", "scipy", "pandas", "protobuf", "Cython", "h5py", "pyarrow", "opencv-python",
              "opencv-python-headless", "tensorflow", "jax", "jaxlib", "pip", "setuptools", "wheel")
 GPU_PIN_NAMES = ("torch", "torchvision", "torchaudio")
-
-
-def images_dir() -> Path:
-    return Path(os.environ.get("PREBAKE_IMAGES_DIR") or REPO / "images")
 
 
 def known_runtimes() -> list[str]:
@@ -98,7 +93,7 @@ def plan_image(runtime: Runtime, *, base_image: str | None = None, python: str |
 
 
 def _context_bytes(runtime: Runtime) -> bytes:
-    return (REPO / DOCKERFILE).read_bytes() + b"\0" + runtime.path.read_bytes()
+    return dockerfile().read_bytes() + b"\0" + runtime.path.read_bytes()
 
 
 def ensure_image(engine, runtime: Runtime, plan: ImagePlan, *, rebuild: bool = False,
@@ -115,7 +110,7 @@ def ensure_image(engine, runtime: Runtime, plan: ImagePlan, *, rebuild: bool = F
     if found and not rebuild:
         return tag, found, False
     with tempfile.TemporaryDirectory(prefix="prebake-image-") as context:
-        shutil.copy(REPO / DOCKERFILE, Path(context) / DOCKERFILE)
+        shutil.copy(dockerfile(), Path(context) / DOCKERFILE)
         shutil.copy(runtime.path, Path(context) / "runtime.toml")
         labels = {"prebake.runtime": runtime.name, "prebake.base-image": plan.base_image, "prebake.base-id": base_id}
         image = backend.build_image(engine, Path(context), DOCKERFILE, tag, plan.buildargs, labels, on_line)

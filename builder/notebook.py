@@ -442,8 +442,8 @@ def restore_cell_source(setup: list[CellPlan], source: str, cwd: str) -> str:
         "import importlib.util, subprocess, sys",
         "if importlib.util.find_spec(\"builder\") is None:",
         "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"prebake\"], check=True)",
-        "import builder",
-        f"for _result in builder.restore({source!r}):",
+        "import prebake",
+        f"for _result in prebake.restore({source!r}):",
         "    print(_result.summary())",
     ]
     if cwd != START_DIR:

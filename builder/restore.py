@@ -55,6 +55,7 @@ from .errors import (
     TransientStoreError,
     UnsafePackError,
     UsageError,
+    api,
 )
 from .extract import Journal, PartWriter, finish_folders, read_journal, undo
 from .gate import Gate, rooted
@@ -584,7 +585,7 @@ def _root_lock(root: Path, wait: bool) -> Iterator[None]:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             busy = f"another prebake restore (pid {holder}) is restoring into {root}"
             if not wait:
-                msg = f"{busy}; run again when it is done, or without --no-wait to wait for it"
+                msg = f"{busy}; run again when it is done, or drop --no-wait to wait for it"
                 raise ConflictError(msg) from None
             log.warning("%s; waiting for it to finish", busy)
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -708,7 +709,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
 
     context = None
     if options.workers == "processes" and jobs > 1 and len(todo) > 1 and source.store.reopenable:
-        context = _worker_context(["builder.restore", type(source.store).__module__])
+        context = _worker_context(["prebake.restore", type(source.store).__module__])
     try:
         for part in manifest.parts:
             if (progress_dir / f"{part.name}.done").exists():  # verified by an earlier, interrupted run
@@ -759,6 +760,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
 # ---------------------------------------------------------------- the one call
 
 
+@api
 def restore(source: str | os.PathLike, options: RestoreOptions | None = None, **overrides) -> Restored:
     """Restore a pack folder, a manifest URL or every pack of a lock file; returns one result per pack.
 
@@ -789,15 +791,15 @@ def _os_error(e: OSError, root: Path) -> PrebakeError:
     """One line for a file system refusal, with the fix that applies to who we are."""
     where = e.filename or root
     if e.errno == errno.ENOSPC:
-        hint = "free some space or restore to another --root"
+        hint = "free some space or restore elsewhere with --root DIR"
     elif e.errno == errno.EROFS:
-        hint = "that file system is read-only: restore to another --root"
+        hint = "that file system is read-only: restore elsewhere with --root DIR"
     elif isinstance(e, PermissionError) and os.geteuid() == 0:
-        hint = "even root may not write there (an immutable file, chattr +i, or a protected mount): check it or restore to another --root"
+        hint = "even root may not write there (an immutable file, chattr +i, or a protected mount): check it or restore elsewhere with --root DIR"
     elif isinstance(e, PermissionError):
         hint = "run as root or pass --root DIR"
     else:
-        hint = "check the path or pass another --root"
+        hint = "check the path or restore elsewhere with --root DIR"
     return PrebakeError(f"cannot write {where}: {e.strerror}; {hint}")
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from builder.manifest import Manifest, Part
-from builder.pack import PackOptions, pack_tree
+from prebake.manifest import Manifest, Part
+from prebake.pack import PackOptions, pack_tree
 
 
 @pytest.fixture(autouse=True)

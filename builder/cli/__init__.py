@@ -14,7 +14,7 @@ import click
 from .. import __version__
 from ..errors import PrebakeError, UsageError
 
-log = logging.getLogger("builder")
+log = logging.getLogger("prebake")
 
 _SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
 
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except PrebakeError as e:
         if debug:
-            traceback.print_exc()
-        click.echo(f"prebake: error: {e}", err=True)
+            traceback.print_exception(e.cause or e)
+        click.echo(f"prebake: error: {e.cli_message()}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("prebake: interrupted; run the same command again to resume", err=True)

@@ -54,8 +54,8 @@ def build_args(base_image: str, base_python: str) -> list[str]:
 
 
 def prebake(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run `python -m builder ARGS` as a user would, capturing its output."""
-    proc = subprocess.run([sys.executable, "-m", "builder", *args], capture_output=True, text=True, cwd=REPO,
+    """Run `python -m prebake ARGS` as a user would, capturing its output."""
+    proc = subprocess.run([sys.executable, "-m", "prebake", *args], capture_output=True, text=True, cwd=REPO,
                           env={**os.environ, **(env or {})}, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"prebake {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr[-4000:]}")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from builder.manifest import loads
+from prebake.manifest import loads
 
 from ..servers import FolderServer
 from .conftest import leftover_containers, prebake
@@ -185,9 +185,9 @@ def test_restore_time_and_pyc_stay_valid(e2e) -> None:
     """First import after a restore uses the packed .pyc (no recompilation): python -v says the
     bytecode matches its source, the .pyc is not rewritten, and the first import is not slower
     than the second by more than noise."""
-    from builder.bake import restore_into
-    from builder.capture import docker as backend
-    from builder.restore import restore
+    from prebake.bake import restore_into
+    from prebake.capture import docker as backend
+    from prebake.restore import restore
 
     root = e2e["work"] / "restored"
     started = time.perf_counter()

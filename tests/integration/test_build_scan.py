@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from builder.bake import BuildOptions, build
-from builder.errors import UsageError
-from builder.recipe import parse
-from builder.restore import restore
+from prebake.bake import BuildOptions, build
+from prebake.errors import UsageError
+from prebake.recipe import parse
+from prebake.restore import restore
 
 
 def _recipe(root: Path, url: str, sha: str) -> str:

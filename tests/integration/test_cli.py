@@ -1,4 +1,4 @@
-"""The command line as a user runs it: `python -m builder ...` in a subprocess."""
+"""The command line as a user runs it: `python -m prebake ...` in a subprocess."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ..conftest import make_awkward_tree
 
 
 def prebake(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "builder", *args], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "prebake", *args], capture_output=True, text=True, timeout=120)
     if check and result.returncode != 0:
         raise AssertionError(f"prebake {' '.join(args)} failed ({result.returncode}): {result.stderr}")
     return result
@@ -75,4 +75,4 @@ def test_a_root_that_cannot_be_written_is_one_clear_line(tmp_path: Path, tree: P
     (tmp_path / "a-file").write_text("not a folder")
     result = prebake("restore", str(tmp_path / "pack"), "--root", str(tmp_path / "a-file" / "root"), check=False)
     assert result.returncode == 1
-    assert result.stderr.strip() == f"prebake: error: cannot write {tmp_path / 'a-file' / 'root'}: Not a directory; check the path or pass another --root"
+    assert result.stderr.strip() == f"prebake: error: cannot write {tmp_path / 'a-file' / 'root'}: Not a directory; check the path or restore elsewhere with --root DIR"

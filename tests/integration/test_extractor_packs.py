@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.manifest import loads
+from prebake.manifest import loads
 
 from ..servers import FolderServer
 from .conftest import REPO, leftover_containers, prebake
@@ -107,7 +107,7 @@ def test_each_pack_restores_and_prints_its_numbers(built, tmp_path) -> None:
         for attempt in range(2):
             root = tmp_path / f"{name}-{attempt}"
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "builder", "restore", str(pack), "--root", str(root)],
+            subprocess.run([sys.executable, "-m", "prebake", "restore", str(pack), "--root", str(root)],
                            check=True, capture_output=True, cwd=REPO)
             runs.append(time.perf_counter() - started)
             marker = json.loads((root / "var/lib/prebake/installed" / f"{name}.json").read_text())

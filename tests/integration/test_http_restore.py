@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import IntegrityError, StoreAuthError, StoreError, StoreNotFound
-from builder.lock import Lock, LockedPack, dump
-from builder.restore import marker_path, restore
-from builder.stores.http import HttpStore
+from prebake.errors import IntegrityError, StoreAuthError, StoreError, StoreNotFound
+from prebake.lock import Lock, LockedPack, dump
+from prebake.restore import marker_path, restore
+from prebake.stores.http import HttpStore
 
 from ..conftest import make_awkward_tree, pack
 from ..servers import FolderServer
@@ -57,8 +57,8 @@ def test_a_server_that_ignores_range_still_gives_a_correct_restore(tmp_path: Pat
 
 
 def test_parallel_ranged_requests_reassemble_a_large_part_in_order(tmp_path: Path, monkeypatch) -> None:
-    import builder.stores._ranges as ranges
-    import builder.stores.http as http
+    import prebake.stores._ranges as ranges
+    import prebake.stores.http as http
 
     monkeypatch.setattr(http, "SEGMENT", 256 * 1024)
     monkeypatch.setattr(ranges, "SEGMENT", 256 * 1024)

@@ -19,8 +19,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from builder.benchmark import run_notebook, runner_image, v0_image
-from builder.recipe import load
+from prebake.benchmark import run_notebook, runner_image, v0_image
+from prebake.recipe import load
 
 from ..servers import FolderServer
 from .conftest import prebake
@@ -101,7 +101,7 @@ def test_notebook_becomes_recipe_and_v1(benched) -> None:
     v0 = nbformat.read(benched["v0"], as_version=4)
     v1 = nbformat.read(out / "v1.ipynb", as_version=4)
     assert len(v1.cells) == len(v0.cells) - 2
-    assert "builder.restore('prebake.lock')" in v1.cells[1].source
+    assert "prebake.restore('prebake.lock')" in v1.cells[1].source
     assert v1.cells[1].source.endswith("%cd /content/work")
     assert [c.source for c in v1.cells[2:]] == [c.source for c in v0.cells[4:]]
 
@@ -125,8 +125,8 @@ def test_bench_reports_both_setups_by_phase(benched) -> None:
 
 
 def test_v0_and_v1_research_outputs_match(benched, served, tmp_path) -> None:
-    from builder.capture import docker as backend
-    from builder.manifest import loads
+    from prebake.capture import docker as backend
+    from prebake.manifest import loads
 
     out = benched["out"]
     pack = out / "packs" / "demo"
@@ -160,8 +160,8 @@ def test_v0_and_v1_research_outputs_match(benched, served, tmp_path) -> None:
 
 def test_runner_image_lacks_what_the_pack_brings(benched) -> None:
     """v1's container starts without MarkupSafe, figlet, greet or a compiler: the outputs above come from the pack."""
-    from builder.capture import docker as backend
-    from builder.manifest import loads
+    from prebake.capture import docker as backend
+    from prebake.manifest import loads
 
     manifest = loads((benched["out"] / "packs" / "demo" / "manifest.json").read_bytes())
     with closing(backend.client()) as engine:

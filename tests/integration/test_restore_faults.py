@@ -1,7 +1,7 @@
 """Faults a restore must survive: kill -9 at any point, restores racing for one root, and a
 tampered location whose files were on disk when the restore was killed.
 
-Every run goes through the real command (`python -m builder restore`) in its own process, so a
+Every run goes through the real command (`python -m prebake restore`) in its own process, so a
 kill is a real SIGKILL of the process that owns the worker processes.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.restore import marker_path, restore
+from prebake.restore import marker_path, restore
 
 from ..conftest import pack
 from ..servers import FolderServer, RateLimit
@@ -57,7 +57,7 @@ def tree(top: Path) -> dict[str, tuple]:
 
 
 def run_cli(source: str | Path, root: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "builder", "restore", str(source), "--root", str(root), "-q", *extra],
+    return subprocess.Popen([sys.executable, "-m", "prebake", "restore", str(source), "--root", str(root), "-q", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from builder.errors import UsageError
-from builder.recipe import load, parse
+from prebake.errors import UsageError
+from prebake.recipe import load, parse
 
 REPO = Path(__file__).resolve().parents[2]
 PACKS = REPO / "packs"

@@ -18,16 +18,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from drive_server import DriveServer, service_account_info  # noqa: E402
 
-restore_mod = __import__("importlib").import_module("builder.restore")
-from builder.cli import main  # noqa: E402
-from builder.errors import StoreAuthError, StoreError, StoreNotFound, UsageError  # noqa: E402
-from builder.lock import Lock, LockedPack, dump  # noqa: E402
-from builder.manifest import loads  # noqa: E402
-from builder.pack import PackOptions, pack_tree  # noqa: E402
-from builder.push import push  # noqa: E402
-from builder.restore import marker_path, restore  # noqa: E402
-from builder.stores import gdrive  # noqa: E402
-from builder.stores import _ranges as ranges  # noqa: E402
+restore_mod = __import__("importlib").import_module("prebake.restore")
+from prebake.cli import main  # noqa: E402
+from prebake.errors import StoreAuthError, StoreError, StoreNotFound, UsageError  # noqa: E402
+from prebake.lock import Lock, LockedPack, dump  # noqa: E402
+from prebake.manifest import loads  # noqa: E402
+from prebake.pack import PackOptions, pack_tree  # noqa: E402
+from prebake.push import push  # noqa: E402
+from prebake.restore import marker_path, restore  # noqa: E402
+from prebake.stores import gdrive  # noqa: E402
+from prebake.stores import _ranges as ranges  # noqa: E402
 
 PART = 300_000  # parts above the double's confirm_above (256 KiB), so public downloads meet the virus-scan page
 
@@ -373,8 +373,8 @@ def test_a_public_restore_that_meets_no_page_never_imports_gdown(drive, creds, t
     push([make_pack(tmp_path, "small", src)], [f"gdrive://{folder.id}"], lock, public=True)
     manifest_id = lock.read_text().split("gdrive://")[1].split('"')[0]
     monkeypatch.delenv("PREBAKE_GDRIVE_CREDENTIALS")
-    script = ("import sys, builder\n"
-              "builder.restore(sys.argv[1], root=sys.argv[2], progress=False)\n"
+    script = ("import sys, prebake\n"
+              "prebake.restore(sys.argv[1], root=sys.argv[2], progress=False)\n"
               "print(sorted(m for m in sys.modules if m.split('.')[0] in ('gdown', 'bs4')))\n")
     link = f"https://drive.google.com/file/d/{manifest_id}/view?usp=sharing"
     done = subprocess.run([sys.executable, "-c", script, link, str(tmp_path / "root")],

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import builder
+import prebake
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("docker", "googleapiclient", "pydrive2", "gdown", "fsspec", "httplib2", "google", "nbformat",
@@ -64,7 +64,7 @@ def test_module_imports_follow_the_map(module: str) -> None:
 
 def test_the_restore_path_loads_nothing_heavy() -> None:
     code = (
-        "import sys, builder, builder.restore, builder.cli, builder.stores.http, builder.stores.local\n"
+        "import sys, prebake, prebake.restore, prebake.cli, prebake.stores.http, prebake.stores.local\n"
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -72,6 +72,6 @@ def test_the_restore_path_loads_nothing_heavy() -> None:
 
 
 def test_the_exported_names_are_the_public_api() -> None:
-    public = {name for name in vars(builder) if not name.startswith("_") and name != "annotations"}
-    modules = {name for name in public if type(getattr(builder, name)).__name__ == "module"}
-    assert set(builder.__all__) - {"__version__"} == public - modules
+    public = {name for name in vars(prebake) if not name.startswith("_") and name != "annotations"}
+    modules = {name for name in public if type(getattr(prebake, name)).__name__ == "module"}
+    assert set(prebake.__all__) - {"__version__"} == public - modules

@@ -10,10 +10,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from builder import notebook as nbmod
-from builder.cli import main
-from builder.errors import UsageError
-from builder.recipe import parse
+from prebake import notebook as nbmod
+from prebake.cli import main
+from prebake.errors import UsageError
+from prebake.recipe import parse
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -86,7 +86,7 @@ def test_translation_is_faithful_and_keeps_directories() -> None:
     assert "/content" in recipe.roots and "/usr" in recipe.roots
     # all five setup cells fold into the restore cell, which ends in their last directory
     restore = conversion.v1.cells[0].source
-    assert "builder.restore('prebake.lock')" in restore
+    assert "prebake.restore('prebake.lock')" in restore
     assert restore.endswith("%cd /content/repo/r")
     assert len(conversion.v1.cells) == 1
     ast.parse(restore.replace("%cd", "# %cd"))
@@ -122,7 +122,7 @@ def test_a_later_setup_cell_that_changes_directory_leaves_a_cd_cell() -> None:
         new_code_cell("print(2)"),
     )
     sources = [c.source for c in conversion.v1.cells]
-    assert "builder.restore" in sources[0] and "%cd" not in sources[0]
+    assert "prebake.restore" in sources[0] and "%cd" not in sources[0]
     assert sources[1] == "print(1)"
     assert sources[2].endswith("%cd /opt")
     assert sources[3] == "print(2)"
@@ -136,7 +136,7 @@ def test_tag_forces_setup_and_options_reach_the_recipe() -> None:
     assert [s.run for s in recipe.install] == ["python download_models.py"]
     assert [s.run for s in recipe.prepare] == ["apt-get install -y gcc"]
     assert recipe.check == "test -d /opt/models"
-    assert "builder.restore('https://x/p')" in conversion.v1.cells[0].source
+    assert "prebake.restore('https://x/p')" in conversion.v1.cells[0].source
 
 
 def test_tricky_text_survives_the_toml() -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from builder.manifest import loads
-from builder.restore import restore
-from builder.verify import verify_installed, verify_parts
-from builder.restore import fetch_manifest
-from builder.stores import open_store
+from prebake.manifest import loads
+from prebake.restore import restore
+from prebake.verify import verify_installed, verify_parts
+from prebake.restore import fetch_manifest
+from prebake.stores import open_store
 
 from ..conftest import make_awkward_tree, pack
 
@@ -120,7 +120,7 @@ def test_modes_survive_a_strict_umask(tmp_path: Path) -> None:
     pack(src, tmp_path / "pack")
     script = (
         "import os, sys; from pathlib import Path; os.umask(0o077)\n"
-        "from builder.restore import restore\n"
+        "from prebake.restore import restore\n"
         "restore(sys.argv[1], root=Path(sys.argv[2]), progress=False)\n"
     )
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "pack"), str(tmp_path / "root")], check=True)
@@ -128,14 +128,14 @@ def test_modes_survive_a_strict_umask(tmp_path: Path) -> None:
 
 
 def _members(sizes: list[int]) -> list:
-    from builder.pack import Member
+    from prebake.pack import Member
 
     return [Member(f"opt/app/f{i:05d}", tarfile.REGTYPE, 0o644, 0, size=size) for i, size in enumerate(sizes)]
 
 
 def test_a_pack_of_a_few_mb_gets_a_part_for_every_worker_balanced_on_bytes_and_entries() -> None:
     """Small packs used to land in one part, restored by one worker while the other core idled."""
-    from builder.pack import MIN_PARTS, plan_parts
+    from prebake.pack import MIN_PARTS, plan_parts
 
     many_small = _members([2_000] * 20_000)
     runs = plan_parts(many_small, 64 * 2**20, ratio=0.3)

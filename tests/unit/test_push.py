@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from builder.cli import main
-from builder.errors import IntegrityError, StoreNotFound, UsageError
-from builder.lock import load
-from builder.manifest import loads
-from builder.pack import PackOptions, pack_tree
-from builder.push import push
-from builder.restore import restore
-from builder.stores import open_store
+from prebake.cli import main
+from prebake.errors import IntegrityError, StoreNotFound, UsageError
+from prebake.lock import load
+from prebake.manifest import loads
+from prebake.pack import PackOptions, pack_tree
+from prebake.push import push
+from prebake.restore import restore
+from prebake.stores import open_store
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from builder.capture import ADDED, CHANGED, DELETED, Change, scan_secrets, secret_values, select
-from builder.errors import UsageError
-from builder.mirror import known_runtimes, load_runtime, plan_image
-from builder.recipe import build_order, load, parse
+from prebake.capture import ADDED, CHANGED, DELETED, Change, scan_secrets, secret_values, select
+from prebake.errors import UsageError
+from prebake.mirror import known_runtimes, load_runtime, plan_image
+from prebake.recipe import build_order, load, parse
 
 REPO = Path(__file__).resolve().parents[2]
 MINIMAL = 'name = "x"\nversion = "1"\nruntime = "2026.07"\ninstall = ["true"]\n'

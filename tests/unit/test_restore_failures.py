@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from builder.errors import IntegrityError, PlatformMismatch, StoreNotFound, UsageError
-from builder.manifest import Platform
-from builder.restore import marker_path, restore
-from builder.runtime import current_platform
+from prebake.errors import IntegrityError, PlatformMismatch, StoreNotFound, UsageError
+from prebake.manifest import Platform
+from prebake.restore import marker_path, restore
+from prebake.runtime import current_platform
 
 from ..conftest import make_awkward_tree, pack
 
@@ -110,8 +110,8 @@ def test_a_restore_killed_half_way_can_be_run_again(tmp_path: Path) -> None:
     root = tmp_path / "root"
     script = (
         "import sys, time\n"
-        "from builder.restore import restore\n"
-        "from builder.extract import PartWriter\n"
+        "from prebake.restore import restore\n"
+        "from prebake.extract import PartWriter\n"
         "feed = PartWriter.feed\n"
         "def slow(self, data):\n"
         "    time.sleep(0.2)\n"
@@ -146,7 +146,7 @@ def test_a_pack_for_another_platform_is_refused_unless_forced(tmp_path: Path) ->
     with pytest.raises(PlatformMismatch) as caught:
         restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
     message = str(caught.value)
-    assert "python 2.7" in message and "glibc >= 99.0" in message and "--force" in message
+    assert "python 2.7" in message and "glibc >= 99.0" in message and "pass force=True" in message and "--force" in caught.value.cli_message()
     assert "\n" not in message
     [result] = restore(tmp_path / "pack", root=tmp_path / "root", progress=False, force=True)
     assert (tmp_path / "root/opt/app/x").exists() and not result.skipped
@@ -171,14 +171,14 @@ def test_data_only_packs_record_no_platform(tmp_path: Path) -> None:
 IMPORT_WITHOUT_RESTART = """
 import os, shutil, subprocess, sys
 from pathlib import Path
-import builder
+import prebake
 try:
     import prebake_demo_mod
     raise SystemExit("the module must not be importable before the restore")
 except ImportError:
     pass
 assert shutil.which("prebake-demo-tool") is None
-builder.restore(sys.argv[1], root=Path(sys.argv[2]), progress=False)
+prebake.restore(sys.argv[1], root=Path(sys.argv[2]), progress=False)
 import prebake_demo_mod
 print(prebake_demo_mod.VALUE)
 print(subprocess.run(["prebake-demo-tool"], capture_output=True, text=True, check=True).stdout.strip())
@@ -194,7 +194,7 @@ def test_a_restored_module_and_command_work_without_restarting_python(tmp_path: 
     tool = src / "bin" / "prebake-demo-tool"
     tool.write_text("#!/bin/sh\necho tool on PATH\n")
     tool.chmod(0o755)
-    from builder.manifest import Env
+    from prebake.manifest import Env
 
     env = Env(prepend={"PATH": ("/opt/demo/bin",), "PYTHONPATH": ("/opt/demo/site-packages",)}, set={"DEMO_SETTING": "set"})
     pack(src, tmp_path / "pack", target="/opt/demo", env=env)
@@ -218,7 +218,7 @@ def test_an_unknown_worker_kind_is_refused_before_anything_is_written(tmp_path: 
 def test_a_plain_script_without_a_main_guard_restores_once(tmp_path: Path, packed, with_thread: bool) -> None:
     script = tmp_path / "setup_env.py"
     script.write_text(
-        "import sys, threading\nfrom pathlib import Path\nfrom builder.restore import restore\n"
+        "import sys, threading\nfrom pathlib import Path\nfrom prebake.restore import restore\n"
         f"if {with_thread}:\n    threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
         "print('restoring', flush=True)\n"
         "restore(sys.argv[1], root=Path(sys.argv[2]), progress=False)\n"
@@ -232,10 +232,10 @@ def test_a_plain_script_without_a_main_guard_restores_once(tmp_path: Path, packe
 _START_METHOD = """
 import sys, threading
 sys.path.insert(0, {repo!r})
-from builder.restore import _worker_context
+from prebake.restore import _worker_context
 if {with_thread}:
     threading.Thread(target=threading.Event().wait, daemon=True).start()
-context = _worker_context(["builder.restore"])
+context = _worker_context(["prebake.restore"])
 print(context.get_start_method() if context else "threads")
 """
 

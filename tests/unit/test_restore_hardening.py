@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from builder.errors import ConflictError, IntegrityError, PrebakeError, UnsafePackError, UsageError
-from builder.manifest import Env, loads
-from builder.restore import RestoreOptions, marker_path, restore
-from builder.verify import verify_installed
+from prebake.errors import ConflictError, IntegrityError, PrebakeError, UnsafePackError, UsageError
+from prebake.manifest import Env, loads
+from prebake.restore import RestoreOptions, marker_path, restore
+from prebake.verify import verify_installed
 
 from ..conftest import craft_pack, member, pack
 
@@ -107,7 +107,7 @@ def test_a_pack_may_not_set_a_denied_variable_unless_allowed(tmp_path: Path, var
     pack(src, tmp_path / "pack", env=Env(set={variable: "/opt/app/lib.so"}))
     before = str(tmp_path / "before")  # PREBAKE_STATE_DIR among them: keep it in tmp_path
     monkeypatch.setenv(variable, before)
-    with pytest.raises(UsageError, match=f"sets {variable}, which a pack may not do.*--allow-env {variable}"):
+    with pytest.raises(UsageError, match=rf"sets {variable}, which a pack may not do.*allow_env=\['{variable}'\]"):
         restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
     assert os.environ[variable] == before
     assert not (tmp_path / "root/opt").exists()
@@ -160,8 +160,8 @@ def test_verify_installed_checks_folders_and_links(tmp_path: Path) -> None:
     pack(src, tmp_path / "pack")
     root = tmp_path / "root"
     restore(tmp_path / "pack", root=root, progress=False)
-    from builder.restore import fetch_manifest
-    from builder.stores import open_store
+    from prebake.restore import fetch_manifest
+    from prebake.stores import open_store
 
     source = fetch_manifest(open_store(tmp_path / "pack"))
     assert verify_installed(source, root) == []
@@ -296,7 +296,7 @@ def test_manifest_text_that_python_cannot_use_is_refused_with_one_line(tmp_path:
 
 
 def test_a_refusal_of_the_file_system_gives_the_fix_that_fits_who_we_are(tmp_path: Path) -> None:
-    from builder.restore import _os_error
+    from prebake.restore import _os_error
 
     refused = PermissionError(1, "Operation not permitted", str(tmp_path / "f"))
     text = str(_os_error(refused, tmp_path))

@@ -22,9 +22,9 @@ import zstandard
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from builder.errors import PrebakeError
-from builder.manifest import Manifest, Part
-from builder.restore import marker_path, restore
+from prebake.errors import PrebakeError
+from prebake.manifest import Manifest, Part
+from prebake.restore import marker_path, restore
 
 from ..conftest import tar_bytes
 

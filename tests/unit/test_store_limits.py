@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import StoreError, StoreNotFound, TransientStoreError
-from builder.manifest import Part
-from builder.stores import _ranges, gdrive, open_store, redact
-from builder.stores.gdrive import GDriveStore, load_credentials
-from builder.stores.http import HttpStore
-from builder.stores.local import LocalStore
+from prebake.errors import StoreError, StoreNotFound, TransientStoreError
+from prebake.manifest import Part
+from prebake.stores import _ranges, gdrive, open_store, redact
+from prebake.stores.gdrive import GDriveStore, load_credentials
+from prebake.stores.http import HttpStore
+from prebake.stores.local import LocalStore
 
 from ..drive_server import DriveServer, service_account_info
 from ..servers import FolderServer
@@ -29,7 +29,7 @@ LOW = (1000, 1.0)  # bytes/s over seconds: a stall or trickle fails in about a s
 PART = "part-000.tar.zst"
 MANIFEST = b'{"format": "prebake-pack/1", "padding": "' + b"x" * 4000 + b'"}'
 FAST = 5.0  # seconds: every failure here must come well before the servers' own 30 s bound
-restore_mod = importlib.import_module("builder.restore")  # `builder.restore` is also the function
+restore_mod = importlib.import_module("prebake.restore")  # `prebake.restore` is also the function
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import ConflictError, IntegrityError, UnsafePackError
-from builder.restore import marker_path, restore
+from prebake.errors import ConflictError, IntegrityError, UnsafePackError
+from prebake.restore import marker_path, restore
 
 from ..conftest import craft_pack, member, tar_bytes
 
@@ -118,7 +118,7 @@ def _header_with_sum(target: int) -> bytes:
 def test_header_checksum_matches_the_byte_sum_exactly(target: int) -> None:
     """The fast checksum (adler32's byte sum modulo 65521) agrees with summing the bytes,
     including the sums where the modulus wraps, and any damaged byte fails it."""
-    from builder.extract import _checksum_ok
+    from prebake.extract import _checksum_ok
 
     header = _header_with_sum(target)
     assert _checksum_ok(header)
@@ -130,7 +130,7 @@ def test_header_checksum_matches_the_byte_sum_exactly(target: int) -> None:
 
 
 def test_header_checksums_of_real_archives_pass() -> None:
-    from builder.extract import _checksum_ok
+    from prebake.extract import _checksum_ok
 
     data = tar_bytes([member(f"opt/app/{'x' * n}", data=b"y" * n) for n in range(1, 90, 7)])
     headers = [data[i : i + 512] for i in range(0, len(data), 512) if data[i + 257 : i + 265] == b"ustar  \0"]

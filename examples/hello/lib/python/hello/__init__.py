@@ -1,3 +1,3 @@
-"""A tiny module the example pack restores; importable right after `builder.restore(...)`."""
+"""A tiny module the example pack restores; importable right after `prebake.restore(...)`."""
 
 GREETING = "hello from a restored prebake pack"
