@@ -28,7 +28,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _proc
+from . import _proc, settings
 from ._fs import staged_dir
 from .capture import scan_secrets, secret_values, select
 from .errors import IntegrityError, PlatformMismatch, StepFailed, StoreError, UsageError
@@ -196,8 +196,8 @@ def _failed(recipe: Recipe, step: Step, code: int, tail: list[str], where: str) 
 def _cache_dir(options: BuildOptions) -> Path:
     if options.cache_dir:
         return options.cache_dir
-    if os.environ.get("PREBAKE_CACHE"):
-        return Path(os.environ["PREBAKE_CACHE"]) / "fetch"
+    if settings.CACHE.get():
+        return Path(settings.CACHE.get()) / "fetch"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "prebake" / "fetch"
 
 

@@ -28,6 +28,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import settings
 from .errors import UsageError
 
 START_DIR = "/content"  # where Colab (and the builder's steps) start
@@ -456,7 +457,7 @@ def slug(text: str) -> str:
     return (name or "notebook")[:64]
 
 
-def convert(nb, *, name: str, source_label: str, runtime: str = "2026.07", restore_source: str = DEFAULT_SOURCE,
+def convert(nb, *, name: str, source_label: str, runtime: str = settings.RUNTIME.default, restore_source: str = DEFAULT_SOURCE,
             prepare: tuple[str, ...] = (), check: str | None = None, roots: tuple[str, ...] = DEFAULT_ROOTS) -> Conversion:
     """Classify every code cell, write the recipe text and the v1 notebook (a copy; `nb` is unchanged)."""
     import copy

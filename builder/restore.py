@@ -45,6 +45,7 @@ from pathlib import Path
 
 import zstandard
 
+from . import settings
 from ._fs import atomic_write
 from .errors import (
     ConflictError,
@@ -349,7 +350,7 @@ class _PartRun:
 
 
 def _state(root: Path) -> Path:
-    override = os.environ.get("PREBAKE_STATE_DIR")
+    override = settings.STATE_DIR.get()
     return Path(override) if override else root / STATE_DIR
 
 
@@ -774,7 +775,7 @@ def restore(source: str | os.PathLike, options: RestoreOptions | None = None, **
             msg = f"restore() got unknown argument(s) {', '.join(unknown)}; see help(prebake.RestoreOptions)"
             raise UsageError(msg)
         options = dataclasses.replace(options, **overrides)
-    workers = options.workers or os.environ.get("PREBAKE_WORKERS", "processes")
+    workers = settings.WORKERS.get(options.workers)
     if workers not in ("processes", "threads"):
         msg = f"workers {workers!r} must be 'processes' or 'threads' (check PREBAKE_WORKERS)"
         raise UsageError(msg)

@@ -6,9 +6,11 @@ install points at. Recipes build by name: `prebake build opensmile pose`.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import settings
 from .errors import UsageError
 from .recipe import RECIPE_FILE
 
@@ -26,7 +28,7 @@ def _folder(in_wheel: str, in_checkout: str) -> Path:
 
 def images_dir() -> Path:
     """Runtime facts, one folder per runtime; PREBAKE_IMAGES_DIR points at another set."""
-    return Path(os.environ.get("PREBAKE_IMAGES_DIR") or _folder("_images", "images"))
+    return Path(settings.IMAGES_DIR.get() or _folder("_images", "images"))
 
 
 def dockerfile() -> Path:
@@ -41,7 +43,7 @@ def recipes_dir() -> Path:
 class ShippedRecipe:
     name: str
     path: Path
-    summary: str  # the recipe file's first comment line
+    summary: str  # the first phrase of the recipe file's opening comment
 
 
 def shipped_recipes() -> list[ShippedRecipe]:
@@ -56,9 +58,17 @@ def shipped_recipes() -> list[ShippedRecipe]:
             name = path.parent.name
         else:
             name = f"{path.parent.name}-{path.stem}"
-        first = next((line for line in path.read_text().splitlines() if line.startswith("#")), "#")
-        found.append(ShippedRecipe(name, path.parent if path.name == RECIPE_FILE else path, first.lstrip("# ").strip()))
+        found.append(ShippedRecipe(name, path.parent if path.name == RECIPE_FILE else path, _summary(path.read_text())))
     return sorted(found, key=lambda r: r.name)
+
+
+def _summary(text: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return re.split(r"[:.](?:\s|$)", " ".join(lines), maxsplit=1)[0].strip()
 
 
 def recipe_path(spec: str | os.PathLike[str]) -> Path:

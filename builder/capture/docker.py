@@ -11,7 +11,6 @@ import collections
 import io
 import json
 import logging
-import os
 import subprocess
 import tarfile
 import tempfile
@@ -20,6 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from .. import settings
 from ..errors import ContainerEngineError
 from ..manifest import Platform
 from . import ADDED, CHANGED, DELETED, Change
@@ -126,7 +126,7 @@ class Container:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if os.environ.get("PREBAKE_KEEP_CONTAINER") and exc[0] is not None:
+        if settings.KEEP_CONTAINER.get() and exc[0] is not None:
             log.warning("keeping container %s for inspection (PREBAKE_KEEP_CONTAINER)", self.name)
             return
         self._remove()

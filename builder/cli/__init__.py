@@ -6,6 +6,7 @@ One module per group of commands; each registers its commands on `cli`.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 
@@ -63,6 +64,17 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
     log.propagate = False
 
 
+@cli.command("settings")
+def settings_cmd() -> None:
+    """The environment variables prebake reads, their defaults and what they do."""
+    from ..settings import ALL
+
+    for setting in ALL:
+        current = os.environ.get(setting.variable)
+        now = f" (now {current!r})" if current else ""
+        click.echo(f"{setting.variable}={setting.default}{now}\n    {setting.meaning}")
+
+
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
@@ -86,7 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
-from . import _pack  # noqa: E402,F401  (registers its commands)
-from . import _push  # noqa: E402,F401  (registers its commands)
-from . import _build  # noqa: E402,F401  (registers its commands)
-from . import _notebook  # noqa: E402,F401  (registers its commands)
+from . import (
+    _build,  # noqa: E402,F401  (registers its commands)
+    _notebook,  # noqa: E402,F401  (registers its commands)
+    _pack,  # noqa: E402,F401  (registers its commands)
+    _push,  # noqa: E402,F401  (registers its commands)
+)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .. import settings
 from . import _size, cli
 
 
@@ -19,7 +20,7 @@ def _echo_note(text: str) -> None:
 
 
 @cli.command("build")
-@click.argument("recipes", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("recipes", nargs=-1, required=True)
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Folder for the packs (one OUT/NAME per recipe).")
 @click.option("--base-image", help="Image the mirror is built FROM (default: the runtime's Ubuntu release).")
 @click.option("--python", help="Python version to use when the base image lacks the runtime's (e.g. 3.11).")
@@ -33,17 +34,19 @@ def _echo_note(text: str) -> None:
 @click.option("--level", type=click.IntRange(1, 22), default=None, help="zstd level (default 3; 19 for releases).")
 @click.option("--part-size", default="64M", show_default=True, help="Target compressed size of a part.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not stream the steps' output.")
-def build_cmd(recipes: tuple[Path, ...], out: Path, base_image: str | None, python: str | None, no_pins: bool, gpu: bool,
+def build_cmd(recipes: tuple[str, ...], out: Path, base_image: str | None, python: str | None, no_pins: bool, gpu: bool,
               backend: str | None, force: bool, no_check: bool, check_image: str | None, level: int | None,
               part_size: str, quiet: bool) -> None:
-    """Run RECIPES (packs/NAME.toml) and pack what their install steps changed."""
+    """Run RECIPES and pack what their install steps changed. A recipe is a file, a folder holding
+    pack.toml, or the name of a shipped recipe (`prebake recipes` lists them)."""
     import dataclasses
 
     from ..bake import BuildOptions, build
     from ..pack import DEFAULT_LEVEL
     from ..recipe import load
+    from ..shipped import recipe_path
 
-    loaded = [load(path) for path in recipes]
+    loaded = [load(recipe_path(spec)) for spec in recipes]
     if backend:
         loaded = [dataclasses.replace(r, backend=backend) for r in loaded]
     options = BuildOptions(
@@ -53,6 +56,17 @@ def build_cmd(recipes: tuple[Path, ...], out: Path, base_image: str | None, pyth
     )
     for result in build(loaded, options):
         click.echo(result.summary())
+
+
+@cli.command("recipes")
+def recipes_cmd() -> None:
+    """List the recipes prebake ships; build one by name: `prebake build NAME -o packs`."""
+    from ..shipped import shipped_recipes
+
+    found = shipped_recipes()
+    width = max((len(r.name) for r in found), default=0)
+    for recipe in found:
+        click.echo(f"{recipe.name:<{width}}  {recipe.summary}")
 
 
 @cli.command("check")
@@ -75,7 +89,7 @@ def image_group() -> None:
 
 
 @image_group.command("build")
-@click.option("--runtime", default="2026.07", show_default=True, help="A runtime of images/.")
+@click.option("--runtime", default=settings.RUNTIME.get, show_default=settings.RUNTIME.default, help=f"A runtime of images/ (${settings.RUNTIME.variable} sets the default).")
 @click.option("--base-image", help="Image to build FROM (default: the runtime's Ubuntu release).")
 @click.option("--python", help="Python version to use when the base image lacks the runtime's.")
 @click.option("--no-pins", is_flag=True, help="Do not install the pinned wheels (they still constrain pip).")

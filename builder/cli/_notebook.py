@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .. import settings
 from . import cli
 
 
@@ -31,7 +32,7 @@ def _build_options(f):
 def _recipe_options(f):
     for option in reversed([
         click.option("--name", help="Pack name (default: from the notebook's file name)."),
-        click.option("--runtime", default="2026.07", show_default=True, help="A runtime of images/."),
+        click.option("--runtime", default=settings.RUNTIME.get, show_default=settings.RUNTIME.default, help=f"A runtime of images/ (${settings.RUNTIME.variable} sets the default)."),
         click.option("--prepare", multiple=True,
                      help="A prepare step (run before the setup, not packed): what Colab has and the mirror lacks."),
         click.option("--check", help="A check command for the recipe (run after a restore into a fresh container)."),

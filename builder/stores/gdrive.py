@@ -35,7 +35,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -46,6 +45,7 @@ from typing import Any
 
 import requests
 
+from .. import settings
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError, UsageError
 from . import RESUMED, RETRY, Store, redact, within
 from ._ranges import SEGMENT, body_pieces, ordered_ranges, range_header, ranged_body
@@ -78,11 +78,11 @@ SHARE_FIX = (
 
 
 def api_base() -> str:
-    return os.environ.get("PREBAKE_GDRIVE_API_BASE", "https://www.googleapis.com/").rstrip("/") + "/"
+    return settings.GDRIVE_API_BASE.get().rstrip("/") + "/"
 
 
 def public_base() -> str:
-    return os.environ.get("PREBAKE_GDRIVE_PUBLIC_BASE", "https://drive.google.com").rstrip("/")
+    return settings.GDRIVE_PUBLIC_BASE.get().rstrip("/")
 
 
 def _need(module: str) -> Any:
@@ -121,7 +121,7 @@ def parse_location(url: str) -> tuple[str, bool]:
 def load_credentials(spec: str | None = None, scopes: list[str] | None = None) -> Any | None:
     """Credentials from `spec` or PREBAKE_GDRIVE_CREDENTIALS: a service-account JSON file, an
     authorized-user JSON file (a user OAuth token with refresh token), or `colab`. None when unset."""
-    spec = spec or os.environ.get("PREBAKE_GDRIVE_CREDENTIALS")
+    spec = settings.GDRIVE_CREDENTIALS.get(spec)
     scopes = scopes or READ_SCOPES
     if not spec:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,18 @@ def test_the_exported_names_are_the_public_api() -> None:
     public = {name for name in vars(prebake) if not name.startswith("_") and name != "annotations"}
     modules = {name for name in public if type(getattr(prebake, name)).__name__ == "module"}
     assert set(prebake.__all__) - {"__version__"} == public - modules
+
+
+def test_every_variable_prebake_reads_is_one_documented_setting():
+    """settings.py is the one place that reads PREBAKE_* variables, and the README lists them all."""
+    from prebake import settings
+
+    declared = {s.variable for s in settings.ALL}
+    for path in (REPO / "builder").rglob("*.py"):
+        if path.name == "settings.py":
+            continue
+        text = path.read_text()
+        assert not re.search(r"environ(\.get\(|\[)\s*[\"']PREBAKE_", text), f"{path} reads a PREBAKE_ variable itself"
+        named = set(re.findall(r"\bPREBAKE_[A-Z][A-Z_]*[A-Z]\b", text))
+        assert named <= declared, f"{path} names {sorted(named - declared)}, which settings.py does not declare"
+    assert settings.table() in (REPO / "README.md").read_text()

@@ -145,3 +145,23 @@ def test_secret_scan_refuses_keys_tokens_and_secret_values(tmp_path: Path) -> No
     (tmp_path / "opt" / "t").write_bytes(b"\x00ghp_" + b"A" * 36 + b"\x00")
     with pytest.raises(UsageError, match="a token"):
         scan_secrets(tmp_path, {})
+
+
+def test_every_shipped_recipe_builds_by_its_own_name():
+    from prebake.shipped import recipe_path, shipped_recipes
+
+    found = shipped_recipes()
+    assert {"hello", "opensmile", "pose", "face", "gpu-extractors", "opensmile-source"} <= {r.name for r in found}
+    for shipped in found:
+        assert load(recipe_path(shipped.name)).name == shipped.name
+        assert shipped.summary and "\n" not in shipped.summary
+
+
+def test_a_path_wins_over_a_shipped_name_and_an_unknown_name_lists_the_shipped_ones(tmp_path, monkeypatch):
+    from prebake.shipped import recipe_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hello").mkdir()
+    assert recipe_path("hello") == Path("hello")
+    with pytest.raises(UsageError, match=r"'nope' is neither a file nor a shipped recipe; .*hello.*opensmile"):
+        recipe_path("nope")
