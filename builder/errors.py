@@ -36,6 +36,7 @@ _PYTHON_SPELLING = (
     (re.compile(r"--allow-setuid\b"), "allow_setuid=True"),
     (re.compile(r"--allow-env ([A-Za-z_][A-Za-z0-9_]*)"), r"allow_env=['\1']"),
     (re.compile(r"--allow-env\b"), "allow_env=[...]"),
+    (re.compile(r"`prebake restore (\S+)`"), r"prebake.restore('\1')"),
 )
 
 

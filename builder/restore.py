@@ -61,6 +61,7 @@ from .errors import (
 from .extract import Journal, PartWriter, finish_folders, read_journal, undo
 from .gate import Gate, rooted
 from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, Part, digest_of, env_needs_leave, loads
+from .progress import Progress, size_text
 from .runtime import current_platform, mismatches
 from .stores import Store, join_url, open_store, redact, url_path, with_path
 
@@ -77,6 +78,7 @@ class RestoreOptions:
     force: bool = False
     allow_setuid: bool = False
     progress: bool | None = None
+    """Show a bar and the summary lines: True, False (neither), None (the bar when someone watches)."""
     apply_env: bool = True
     retries: int = 2
     workers: str = ""
@@ -111,25 +113,30 @@ class RestoreResult:
     packed_bytes: int = 0
     bytes: int = 0
     members: int = 0
+    files: int = 0
     phases: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage, summed over parts (stages overlap): what -v logs."""
 
     def summary(self) -> str:
         if self.skipped:
-            return f"{self.name} {self.version} is already restored ({self.digest[:19]}); nothing to do"
-        rate = self.packed_bytes / self.seconds / 2**20 if self.seconds else 0.0
-        phases = ", ".join(f"{k} {v:.1f} s" for k, v in self.phases.items())
-        return (
-            f"restored {self.name} {self.version}: {self.members:,} entries, "
-            f"{self.packed_bytes / 2**20:.1f} MiB -> {self.bytes / 2**20:.1f} MiB in {self.seconds:.2f} s "
-            f"({rate:.0f} MiB/s; stages overlap, summed over parts: {phases}; decompress includes sha256)"
-        )
+            return f"{self.name} {self.version} is already restored; nothing to do"
+        took = f"{self.seconds:.1f} s" if self.seconds >= 1 else f"{self.seconds * 1000:.0f} ms"
+        rate = f" ({size_text(self.bytes / self.seconds)}/s)" if self.seconds >= 0.05 else ""
+        return f"restored {self.name} {self.version}: {self.files:,} files, {size_text(self.bytes)} in {took}{rate}"
 
 
 class Restored(list):
-    """The results of one restore call; shows as its summary lines in a notebook."""
+    """The results of one restore call. Their summaries were shown as the restore ended (unless
+    progress=False), so a notebook does not show them twice when the call is a cell's last line."""
+
+    shown = False
 
     def __repr__(self) -> str:
         return "\n".join(result.summary() for result in self)
+
+    def _ipython_display_(self) -> None:
+        if not self.shown:
+            print(repr(self))
 
 
 @dataclass(frozen=True)
@@ -201,6 +208,10 @@ def resolve(source: str | os.PathLike) -> list[Wanted]:
             lock = lockfile.loads(store.read_bytes(name, limit=MAX_MANIFEST_BYTES).decode(errors="replace"), redact(text))
     else:
         lock_path = Path(text)
+        if not lock_path.exists():
+            msg = (f"{text}: no such lock file in {Path.cwd()}; upload it there (in Colab: the Files pane) or "
+                   "restore from where it is published: `prebake restore https://.../prebake.lock`")
+            raise UsageError(msg)
         lock = lockfile.load(lock_path)
         base = str(lock_path.resolve().parent)
     return [Wanted(p.name, [_relative_to(base, loc) for loc in p.locations], p.digest, p.allow_env) for p in lock.packs]
@@ -413,19 +424,6 @@ def check_platform(manifest: Manifest, force: bool) -> None:
         log.warning("%s (continuing because of --force)", text)
         return
     raise PlatformMismatch(text)
-
-
-def _progress(total: int, label: str, enabled: bool | None):
-    if enabled is False or total == 0:
-        return None
-    from tqdm.auto import tqdm
-
-    class Bar(tqdm):
-        # No monitor thread: the bar is updated often anyway, and a single-threaded process may
-        # then fork its workers (see _worker_context).
-        monitor_interval = 0
-
-    return Bar(total=total, unit="B", unit_scale=True, desc=label, disable=None if enabled is None else False, leave=False)
 
 
 @dataclass(frozen=True)
@@ -666,7 +664,8 @@ def _undo_all(progress_dir: Path, manifest: Manifest, where: _Where) -> None:
     shutil.rmtree(progress_dir, ignore_errors=True)
 
 
-def restore_pack(source: PackSource, location: str, options: RestoreOptions, allow_env: tuple[str, ...] = ()) -> RestoreResult:
+def restore_pack(source: PackSource, location: str, options: RestoreOptions, allow_env: tuple[str, ...] = (),
+                 progress: Progress | None = None) -> RestoreResult:
     manifest, root = source.manifest, options.root
     check_env(manifest, {*options.allow_env, *allow_env})
     result = RestoreResult(manifest.name, manifest.version, source.digest, redact(location))
@@ -688,13 +687,9 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     atomic_write(progress_dir / "gate.json", json.dumps({"prefixes": manifest.prefixes, "symlinks": manifest.symlinks}).encode())
     todo = [p for p in manifest.parts if not (progress_dir / f"{p.name}.done").exists()]
     finished = _Finished(progress_dir)
-    bar = _progress(sum(p.size for p in todo), manifest.name, options.progress)
-    bar_lock = threading.Lock()
-
-    def on_bytes(n: int) -> None:
-        if bar is not None:
-            with bar_lock:
-                bar.update(n)
+    if progress is not None:
+        progress.expect(sum(p.size for p in todo), f"restoring {manifest.name}")
+    on_bytes = progress.update if progress is not None else _ignore
 
     jobs = options.jobs or default_jobs()
     ranges = max(1, jobs // max(1, len(todo)))
@@ -741,9 +736,6 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
         if not any(progress_dir.glob("*.done")):
             shutil.rmtree(progress_dir, ignore_errors=True)
         raise
-    finally:
-        if bar is not None:
-            bar.close()
     marker = {"name": manifest.name, "version": manifest.version, "digest": source.digest,
               "location": redact(location), "folders": sorted(finished.made)}
     atomic_write(marker_path(root, manifest.name), json.dumps(marker).encode())
@@ -754,8 +746,15 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     result.packed_bytes = manifest.packed_size
     result.bytes = sum(p.bytes for p in manifest.parts)
     result.members = sum(p.members for p in manifest.parts)
+    result.files = manifest.stats.get("files", result.members)
     result.phases = phases
+    log.info("%s: stages summed over parts (they overlap): %s", manifest.name,
+             ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()))
     return result
+
+
+def _ignore(_: int) -> None:
+    pass
 
 
 # ---------------------------------------------------------------- the one call
@@ -806,6 +805,20 @@ def _os_error(e: OSError, root: Path) -> PrebakeError:
 
 def _restore_all(source: str | os.PathLike, options: RestoreOptions) -> Restored:
     results = Restored()
+    progress = Progress("restoring", bar=options.progress) if options.progress is not False else None
+    try:
+        _restore_each(source, options, results, progress)
+    except BaseException:
+        if progress is not None:
+            progress.close()
+        raise
+    if progress is not None:
+        progress.finish([result.summary() for result in results])
+        results.shown = True
+    return results
+
+
+def _restore_each(source: str | os.PathLike, options: RestoreOptions, results: Restored, progress: Progress | None) -> None:
     for wanted in resolve(source):
         failures: list[str] = []
         for location in wanted.locations:
@@ -813,7 +826,7 @@ def _restore_all(source: str | os.PathLike, options: RestoreOptions) -> Restored
                 with open_store(location) as store:
                     store.low_speed = options.low_speed
                     pack = fetch_manifest(store, wanted.digest)
-                    results.append(restore_pack(pack, location, options, wanted.allow_env))
+                    results.append(restore_pack(pack, location, options, wanted.allow_env, progress))
                 break
             except (UnsafePackError, PlatformMismatch, UsageError, ConflictError):
                 raise
@@ -825,4 +838,3 @@ def _restore_all(source: str | os.PathLike, options: RestoreOptions) -> Restored
         else:
             msg = f"cannot restore {wanted.label}: every location failed: " + " | ".join(failures)
             raise StoreError(msg)
-    return results

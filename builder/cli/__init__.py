@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 
 import click
 
@@ -54,14 +55,51 @@ class _Echo(logging.Handler):
 @click.version_option(__version__, prog_name="prebake")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.option("-v", "--verbose", count=True, help="More log output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors: no logs, bars or streamed output.")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
+def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
     """Build a notebook's heavy environment once; restore it anywhere in seconds."""
     ctx.obj = {"debug": debug}
     handler = _Echo()
     log.handlers[:] = [handler]
-    log.setLevel(logging.DEBUG if debug else logging.WARNING - 10 * verbose)
+    log.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING - 10 * verbose)
     log.propagate = False
+    if quiet:  # the commands' own -q, as if given after them
+        ctx.default_map = _quiet_map(cli)
+
+
+def _quiet_map(group: click.Group) -> dict:
+    return {name: _quiet_map(command) if isinstance(command, click.Group) else {"quiet": True}
+            for name, command in group.commands.items()
+            if isinstance(command, click.Group) or any(p.name == "quiet" for p in command.params)}
+
+
+def _set_level(level: int) -> Callable[[click.Context, click.Parameter, object], None]:
+    """A subcommand's -v (each one more verbose), -q or --debug: sets the log level as the group's do."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: object) -> None:
+        if value:
+            log.setLevel(min(log.level, level - 10 * (int(value) - 1)) if level < logging.ERROR else level)
+
+    return callback
+
+
+def _accept_global_options(group: click.Group) -> None:
+    """-v, -q and --debug work after the subcommand too (`prebake restore X -v`), as users type them."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _accept_global_options(command)
+            continue
+        names = {opt for p in command.params for opt in getattr(p, "opts", ())}
+        if "-v" not in names:
+            command.params.append(click.Option(["-v", "--verbose"], count=True, expose_value=False,
+                                               callback=_set_level(logging.INFO), help="More log output."))
+        if "-q" not in names:
+            command.params.append(click.Option(["-q", "--quiet"], is_flag=True, expose_value=False,
+                                               callback=_set_level(logging.ERROR), help="Only errors."))
+        if "--debug" not in names:
+            command.params.append(click.Option(["--debug"], is_flag=True, expose_value=False,
+                                               callback=_set_level(logging.DEBUG), help="Show tracebacks and debug logs."))
 
 
 @cli.command("settings")
@@ -104,3 +142,5 @@ from . import (
     _pack,  # noqa: E402,F401  (registers its commands)
     _push,  # noqa: E402,F401  (registers its commands)
 )
+
+_accept_global_options(cli)

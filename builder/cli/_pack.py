@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -54,7 +53,7 @@ def pack_cmd(src: Path, target: str, out: Path, name: str | None, version: str, 
 
 
 @cli.command("restore")
-@click.argument("source")
+@click.argument("source", required=False)
 @click.option("--root", type=click.Path(path_type=Path), default=Path("/"), show_default=True,
               help="Place everything under this folder instead of /.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Parts restored at once (default 2-4).")
@@ -64,15 +63,22 @@ def pack_cmd(src: Path, target: str, out: Path, name: str | None, version: str, 
               help="Let the pack set VAR although it is on the deny list (LD_PRELOAD, proxies, ...).")
 @click.option("--no-wait", is_flag=True, help="Fail (exit 8) instead of waiting when another restore holds the root.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def restore_cmd(source: str, root: Path, jobs: int | None, force: bool, allow_setuid: bool, allow_env: tuple[str, ...],
+def restore_cmd(source: str | None, root: Path, jobs: int | None, force: bool, allow_setuid: bool, allow_env: tuple[str, ...],
                 no_wait: bool, quiet: bool) -> None:
-    """Restore a pack folder, a pack URL or every pack of a lock file."""
+    """Restore a pack folder, a pack URL or every pack of a lock file (default: ./prebake.lock)."""
     from ..restore import RestoreOptions, restore
 
+    if source is None:
+        if not Path("prebake.lock").is_file():
+            msg = "no SOURCE given and no prebake.lock here: pass a lock, a pack folder or a pack URL"
+            raise UsageError(msg)
+        source = "prebake.lock"
     options = RestoreOptions(root=root.absolute(), jobs=jobs or 0, force=force, allow_setuid=allow_setuid,
                              progress=False if quiet else None, allow_env=allow_env, wait=not no_wait)
-    for result in restore(source, options):
-        click.echo(result.summary())
+    results = restore(source, options)
+    if not results.shown:  # -q: no bar, and the summary lines are ours to print
+        for result in results:
+            click.echo(result.summary())
 
 
 def _pack_source(source: str):
@@ -143,19 +149,12 @@ def inspect_cmd(source: str, as_json: bool) -> None:
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("prebake.lock"), show_default=True)
 def lock_cmd(packs: tuple[str, ...], out: Path) -> None:
     """Write (or update) a lock file pinning PACKS by digest, with their locations."""
-    from ..lock import Lock, LockedPack, dump, load
+    from ..lock import LockedPack, write_lock
 
     entries = []
     for source in packs:
         pack = _pack_source(source)
-        location = source
-        if "://" not in source:
-            folder = Path(source.removesuffix("manifest.json") or ".").resolve()
-            base = out.resolve().parent
-            location = os.path.relpath(folder, base) if folder.is_relative_to(base) else str(folder)
+        location = source if "://" in source else str(Path(source.removesuffix("manifest.json") or ".").resolve())
         entries.append(LockedPack(pack.manifest.name, pack.manifest.version, pack.digest, (location,)))
-    lock = Lock(tuple(entries))
-    if out.exists():
-        lock = load(out).merged(lock)
-    dump(lock, out)
+    lock = write_lock(out, entries)
     click.echo(f"wrote {out}: " + ", ".join(f"{p.name} {p.version}" for p in lock.packs))
