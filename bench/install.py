@@ -121,21 +121,23 @@ def main() -> None:
 
         run(args.python, "-m", "venv", tmp_path / "venv")
         python = tmp_path / "venv" / "bin" / "python"
-        run(python, "-m", "pip", "install", "-q", "--upgrade", "pip")  # a pip that has --dry-run --report
+        constraints = tmp_path / "colab-constraints.txt"
+        constraints.write_text("".join(f"{name}=={version}\n" for name, version in pins.items()))
+        # Colab's pip resolves on Colab (the newest pip if the freeze lacks one; --dry-run --report needs 22.2).
+        run(python, "-m", "pip", "install", "-q", "--upgrade", "-c", constraints, "pip", "setuptools")
         report = tmp_path / "report.json"
         closure = dry_run(python, f"{wheel}[{EXTRAS}]", report, "--ignore-installed")
         closure.pop("prebake")
-        on_colab = sorted(name for name in closure if name in pins)
-        constraints = tmp_path / "colab-constraints.txt"
-        constraints.write_text("".join(f"{name}=={version}\n" for name, version in pins.items()))
-        run(python, "-m", "pip", "install", "-q", "-c", constraints, *on_colab)
+        run(python, "-m", "pip", "install", "-q", "-c", constraints, *sorted(name for name in closure if name in pins))
         before = installed(python)
         version = run(python, "-c", "import platform; print(platform.python_version())").strip()
         missing = sorted(set(closure) - set(pins))
-        off = sorted(f"{name} {before[name]} (Colab {pins[name]})" for name in before if pins.get(name, before[name]) != before[name])
+        off = sorted(f"{name} {have} (Colab {pins[name]})" for name, have in before.items()
+                     if pins.get(name, have) != have)
         extra = sorted(set(before) - set(pins) - {"pip", "setuptools", "wheel"})
         print(f"colab   {freeze.relative_to(freeze.parent.parent)} (Python {colab_python(freeze)}; venv {version}): "
-              f"closure of {len(closure)} mirrored, {len(before)} installed; not on Colab: {', '.join(missing) or 'none'}; "
+              f"closure of {len(closure)} mirrored, {len(before)} installed; "
+              f"not on Colab: {', '.join(missing) or 'none'}; "
               f"installed off Colab's pins: {', '.join(off + extra) or 'none'}")
 
         print(f"\n| {'command':<38} | pip would add or change (target: prebake alone) | verdict |")
@@ -144,10 +146,11 @@ def main() -> None:
         for requirement in ("prebake", f"prebake[{EXTRAS}]"):
             adds = dry_run(python, str(wheel) + requirement.removeprefix("prebake"), report)
             met = set(adds) == {"prebake"}
+            verdict = "met" if met else "NOT met"
             verdicts.append(f"pip install {requirement}: "
                             + ("adds prebake only" if met else f"adds {describe(adds, before)}")
-                            + f" (target: prebake alone) -> {'met' if met else 'NOT met'}")
-            print(f"| {'pip install ' + requirement:<38} | {describe(adds, before):<48} | {'met' if met else 'NOT met':<7} |")
+                            + f" (target: prebake alone) -> {verdict}")
+            print(f"| {'pip install ' + requirement:<38} | {describe(adds, before):<48} | {verdict:<7} |")
         print("\n" + "\n".join(verdicts))
 
 
