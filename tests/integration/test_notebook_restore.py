@@ -10,7 +10,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-
 from prebake.runtime import current_platform
 
 from ..conftest import make_awkward_tree, pack
