@@ -440,12 +440,13 @@ def restore_cell_source(setup: list[CellPlan], source: str, cwd: str) -> str:
     numbers = ", ".join(str(c.number) for c in setup)
     lines = [
         f"# prebake: v0's setup cells ({numbers}) restored from the pack they built (see pack.toml).",
-        "import importlib.util, subprocess, sys",
-        "if importlib.util.find_spec(\"builder\") is None:",
+        "try:",
+        "    from prebake import restore",
+        "except ImportError:  # a fresh runtime: one small wheel",
+        "    import subprocess, sys",
         "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"prebake\"], check=True)",
-        "import prebake",
-        f"for _result in prebake.restore({source!r}):",
-        "    print(_result.summary())",
+        "    from prebake import restore",
+        f"restore({source!r})  # shows what it restored; errors are one line with the fix",
     ]
     if cwd != START_DIR:
         lines.append(f"%cd {cwd}")

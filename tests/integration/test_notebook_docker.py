@@ -101,7 +101,7 @@ def test_notebook_becomes_recipe_and_v1(benched) -> None:
     v0 = nbformat.read(benched["v0"], as_version=4)
     v1 = nbformat.read(out / "v1.ipynb", as_version=4)
     assert len(v1.cells) == len(v0.cells) - 2
-    assert "prebake.restore('prebake.lock')" in v1.cells[1].source
+    assert "restore('prebake.lock')" in v1.cells[1].source
     assert v1.cells[1].source.endswith("%cd /content/work")
     assert [c.source for c in v1.cells[2:]] == [c.source for c in v0.cells[4:]]
 

@@ -86,7 +86,7 @@ def test_translation_is_faithful_and_keeps_directories() -> None:
     assert "/content" in recipe.roots and "/usr" in recipe.roots
     # all five setup cells fold into the restore cell, which ends in their last directory
     restore = conversion.v1.cells[0].source
-    assert "prebake.restore('prebake.lock')" in restore
+    assert "restore('prebake.lock')" in restore
     assert restore.endswith("%cd /content/repo/r")
     assert len(conversion.v1.cells) == 1
     ast.parse(restore.replace("%cd", "# %cd"))
@@ -136,7 +136,7 @@ def test_tag_forces_setup_and_options_reach_the_recipe() -> None:
     assert [s.run for s in recipe.install] == ["python download_models.py"]
     assert [s.run for s in recipe.prepare] == ["apt-get install -y gcc"]
     assert recipe.check == "test -d /opt/models"
-    assert "prebake.restore('https://x/p')" in conversion.v1.cells[0].source
+    assert "restore('https://x/p')" in conversion.v1.cells[0].source
 
 
 def test_tricky_text_survives_the_toml() -> None:
