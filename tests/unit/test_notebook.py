@@ -122,7 +122,7 @@ def test_a_later_setup_cell_that_changes_directory_leaves_a_cd_cell() -> None:
         new_code_cell("print(2)"),
     )
     sources = [c.source for c in conversion.v1.cells]
-    assert "prebake.restore" in sources[0] and "%cd" not in sources[0]
+    assert "restore('prebake.lock')" in sources[0] and "%cd" not in sources[0]
     assert sources[1] == "print(1)"
     assert sources[2].endswith("%cd /opt")
     assert sources[3] == "print(2)"
