@@ -13,7 +13,8 @@ from pathlib import Path
 
 import zstandard
 
-from .restore import PackSource, installed, read_part
+from .locate import PackSource
+from .restore import installed, read_part
 
 
 @dataclass(frozen=True)

@@ -81,17 +81,6 @@ def restore_cmd(source: str | None, root: Path, jobs: int | None, force: bool, a
             click.echo(result.summary())
 
 
-def _pack_source(source: str):
-    from ..restore import fetch_manifest, resolve
-    from ..stores import open_store
-
-    packs = resolve(source)
-    if len(packs) != 1:
-        msg = f"{source} is a lock with {len(packs)} packs; pass one pack folder or URL"
-        raise UsageError(msg)
-    return fetch_manifest(open_store(packs[0].locations[0]), packs[0].digest)
-
-
 @cli.command("verify")
 @click.argument("source")
 @click.option("--installed", is_flag=True, help="Check the restored files under --root instead of the pack's parts.")
@@ -99,9 +88,10 @@ def _pack_source(source: str):
 def verify_cmd(source: str, installed: bool, root: Path) -> None:
     """Check a pack (sizes, sha256) or, with --installed, a restored tree against it."""
     from ..errors import IntegrityError
+    from ..locate import open_pack
     from ..verify import verify_installed, verify_parts
 
-    pack = _pack_source(source)
+    pack = open_pack(source)
     problems = verify_installed(pack, root.absolute()) if installed else verify_parts(pack)
     what = f"restored files of {pack.manifest.name} under {root}" if installed else f"{len(pack.manifest.parts)} part(s) of {pack.manifest.name}"
     if problems:
@@ -117,7 +107,9 @@ def verify_cmd(source: str, installed: bool, root: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def inspect_cmd(source: str, as_json: bool) -> None:
     """Show a pack's name, version, platform, parts, sizes and file count."""
-    pack = _pack_source(source)
+    from ..locate import open_pack
+
+    pack = open_pack(source)
     manifest = pack.manifest
     if as_json:
         click.echo(manifest.dumps().decode(), nl=False)
@@ -149,11 +141,12 @@ def inspect_cmd(source: str, as_json: bool) -> None:
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("prebake.lock"), show_default=True)
 def lock_cmd(packs: tuple[str, ...], out: Path) -> None:
     """Write (or update) a lock file pinning PACKS by digest, with their locations."""
+    from ..locate import open_pack
     from ..lock import LockedPack, write_lock
 
     entries = []
     for source in packs:
-        pack = _pack_source(source)
+        pack = open_pack(source)
         location = source if "://" in source else str(Path(source.removesuffix("manifest.json") or ".").resolve())
         entries.append(LockedPack(pack.manifest.name, pack.manifest.version, pack.digest, (location,)))
     lock = write_lock(out, entries)

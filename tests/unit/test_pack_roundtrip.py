@@ -11,12 +11,11 @@ import threading
 from pathlib import Path
 
 import pytest
-
+from prebake.locate import fetch_manifest
 from prebake.manifest import loads
 from prebake.restore import restore
-from prebake.verify import verify_installed, verify_parts
-from prebake.restore import fetch_manifest
 from prebake.stores import open_store
+from prebake.verify import verify_installed, verify_parts
 
 from ..conftest import make_awkward_tree, pack
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import zstandard
-
 from prebake.errors import ConflictError, IntegrityError, PrebakeError, UnsafePackError, UsageError
 from prebake.manifest import Env, loads
 from prebake.restore import RestoreOptions, marker_path, restore
@@ -160,7 +159,7 @@ def test_verify_installed_checks_folders_and_links(tmp_path: Path) -> None:
     pack(src, tmp_path / "pack")
     root = tmp_path / "root"
     restore(tmp_path / "pack", root=root, progress=False)
-    from prebake.restore import fetch_manifest
+    from prebake.locate import fetch_manifest
     from prebake.stores import open_store
 
     source = fetch_manifest(open_store(tmp_path / "pack"))
