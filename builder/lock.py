@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,12 +62,16 @@ class Lock:
         return tomlkit.dumps(doc)
 
     def merged(self, other: Lock) -> Lock:
-        """This lock with `other`'s packs replacing same-named ones (locations merged, new first)."""
+        """This lock with `other`'s packs replacing same-named ones in place; other packs kept.
+        With an unchanged digest the old locations stay after the new ones (they hold the same
+        bytes: a push to one more mirror adds to the list). allow_env is the maintainer's choice,
+        not the pack's: a new entry without one keeps the old."""
         by_name = {p.name: p for p in self.packs}
         for pack in other.packs:
             old = by_name.get(pack.name)
-            if old and old.digest == pack.digest:
-                locations = tuple(dict.fromkeys(pack.locations + old.locations))
+            if old:
+                same = old.digest == pack.digest
+                locations = tuple(dict.fromkeys(pack.locations + old.locations)) if same else pack.locations
                 pack = LockedPack(pack.name, pack.version, pack.digest, locations, pack.allow_env or old.allow_env)
             by_name[pack.name] = pack
         return Lock(tuple(by_name.values()))
@@ -121,3 +127,24 @@ def load(path: Path) -> Lock:
 
 def dump(lock: Lock, path: Path) -> None:
     atomic_write(path, lock.dumps().encode())
+
+
+def write_lock(path: Path, packs: Iterable[LockedPack]) -> Lock:
+    """Pin `packs` in the lock at `path`, merged into what is there (see Lock.merged), written
+    atomically; the one writer, so push, `prebake lock` and `prebake notebook --build` agree.
+    An absolute folder inside the lock's own folder is written relative to it, so the project can
+    move; relative locations are relative to the lock already."""
+    base = path.resolve().parent
+    new = Lock(tuple(LockedPack(p.name, p.version, p.digest, tuple(_relative(base, loc) for loc in p.locations), p.allow_env)
+                     for p in packs))
+    if path.exists():
+        new = load(path).merged(new)
+    dump(new, path)
+    return new
+
+
+def _relative(base: Path, location: str) -> str:
+    if "://" in location or not os.path.isabs(location):
+        return location
+    folder = Path(location).resolve()
+    return os.path.relpath(folder, base) if folder.is_relative_to(base) else str(folder)

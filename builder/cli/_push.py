@@ -12,7 +12,8 @@ from . import cli
 @cli.command("push")
 @click.argument("packs", nargs=-1, required=True)
 @click.option("--to", "dests", multiple=True, required=True, metavar="DEST",
-              help="gdrive://FOLDER_ID, a folder, or an fsspec URL (s3://..., gs://...); repeat for mirrors.")
+              help="gdrive://FOLDER_ID or a Drive folder link, a folder, or an fsspec URL (s3://..., gs://...); "
+                   "repeat for mirrors (restores try them in this order).")
 @click.option("-o", "--lock", "lock_path", type=click.Path(path_type=Path), default=Path("prebake.lock"),
               show_default=True, help="Lock file to write or update with the pushed locations.")
 @click.option("--no-lock", is_flag=True, help="Do not write a lock file.")
@@ -27,7 +28,8 @@ def push_cmd(packs: tuple[str, ...], dests: tuple[str, ...], lock_path: Path, no
     where a dropped connection left them. Service accounts have no Drive storage of their own:
     push into a folder on a shared drive that the service account can write to.
     """
-    from ..push import is_drive, push
+    from ..push import push
+    from ..stores import is_drive
 
     creds = None
     if credentials is not None and any(is_drive(d) for d in dests):

@@ -1,20 +1,25 @@
-"""Where packs live. A store reads and writes named files of one pack folder.
+"""Where packs live. A store reads the files of one pack folder; push writes them.
 
 `open_store(url)` picks the backend by scheme and imports it lazily, so restoring from a local
 folder or an HTTP server never imports a cloud client: gdrive:// and Drive links go to
 stores.gdrive, http(s) to stores.http, other schemes (s3://, gs://, memory://, ...) to stores.fsspec.
+`open_destination(dest, pack)` is the same choice for push, which writes through three methods every
+writable store has (has_part, put_part, put_manifest), so push is one loop whatever the store.
 """
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import StoreError, TransientStoreError, UsageError
 
 CHUNK = 1024 * 1024
+MANIFEST = "manifest.json"
 
 RESUMED = "the restore resumes parts where they stopped; if this persists, check the network or use another location"
 """What to do about a broken part transfer: the caller (restore's read_part) resumes it with Range."""
@@ -94,6 +99,15 @@ class SpeedFloor:
         return TransientStoreError(msg)
 
 
+class PartRef(Protocol):
+    """What a store needs to know of a part to write it (manifest.Part has it; stores do not
+    import the manifest module)."""
+
+    name: str
+    size: int
+    sha256: str
+
+
 class Store(ABC):
     """One pack folder somewhere. Backends map their library's errors to StoreError subclasses;
     a stream cut short raises TransientStoreError so the caller can resume at its offset."""
@@ -119,10 +133,6 @@ class Store(ABC):
         known: a server that sends more is cut there); `ids` is the part's `store_ids` from the
         manifest (stores that address files by id use it)."""
 
-    def put(self, name: str, source: Path) -> None:
-        msg = f"{redact(self.url)} is read-only for prebake; push to a local folder or a supported store"
-        raise UsageError(msg)
-
     @abstractmethod
     def exists(self, name: str) -> bool:
         """Whether `name` is in the folder."""
@@ -140,13 +150,72 @@ class Store(ABC):
         """Where `name` is, fit for messages (credentials redacted)."""
         return redact(join_url(self.url, name))
 
+    # ------------------------------------------------ writing (push); read-only unless a backend can
 
-_DRIVE_HOSTS = ("https://drive.google.com/", "https://drive.usercontent.google.com/", "https://docs.google.com/")
+    writable: bool = False
+    """Whether push can write here; open_destination refuses a store that cannot before anything
+    is uploaded anywhere."""
+
+    def has_part(self, part: PartRef) -> bool:
+        """Whether the part is already here, with its size (and its sha256, where the store can
+        tell without downloading it), so push need not upload it again."""
+        raise self.read_only()
+
+    def put_part(self, part: PartRef, source: Path, on_bytes: Callable[[int], None] | None = None) -> None:
+        """Upload the part from the local file `source`, reporting bytes sent to `on_bytes`."""
+        raise self.read_only()
+
+    def put_manifest(self, data: bytes) -> str:
+        """Write the manifest (after every part it names); returns the location a lock pins."""
+        raise self.read_only()
+
+    def part_ids(self) -> dict[str, dict[str, str]]:
+        """{store_ids key: {part name: file id}} for the parts has_part found or put_part wrote, for
+        a store that addresses files by id (push records them in the manifest); empty otherwise."""
+        return {}
+
+    def read_only(self) -> UsageError:
+        """The refusal to write here, with what to push to instead."""
+        msg = (f"{redact(self.url)} is read-only for prebake: push to gdrive://FOLDER_ID, a folder or an fsspec URL "
+               "(s3://..., gs://...), and serve that over http(s) to restore from it")
+        return UsageError(msg)
+
+
+_DRIVE_PREFIXES = ("gdrive://", "https://drive.google.com/", "https://drive.usercontent.google.com/", "https://docs.google.com/")
+
+
+def is_drive(location: str) -> bool:
+    """Whether `location` is gdrive://ID or a Google Drive link (drive, docs or
+    drive.usercontent .google.com), which go to the Drive store for reading and for push."""
+    return location.startswith(_DRIVE_PREFIXES)
+
+
+def parse_drive(location: str) -> tuple[str, bool]:
+    """(file or folder id, whether the link names a folder) for a location `is_drive` accepts."""
+    if location.startswith("gdrive://"):
+        file_id = location[len("gdrive://") :].strip("/").split("/")[0].split("?")[0]
+        if not file_id:
+            msg = f"{redact(location)!r} has no Drive id; write gdrive://FOLDER_ID or gdrive://FILE_ID"
+            raise UsageError(msg)
+        return file_id, False
+    parts = urllib.parse.urlsplit(location)
+    m = re.search(r"/drive/(?:u/\d+/)?folders/([-\w]+)", parts.path)
+    if m:
+        return m[1], True
+    # Files are named in the path (/file/d/ID/view) or the query (open?id=, uc?id=, download?id=,
+    # folderview?id=); read here rather than with gdown's parse_url, which imports all of gdown (150 ms).
+    m = re.search(r"/d/([-\w]{10,})", parts.path)
+    file_id = m[1] if m else (urllib.parse.parse_qs(parts.query).get("id") or [None])[0]
+    if not file_id:
+        msg = (f"cannot find a Drive file or folder id in {redact(location)!r}; pass a share link like "
+               "https://drive.google.com/file/d/ID/view, https://drive.google.com/drive/folders/ID or gdrive://ID")
+        raise UsageError(msg)
+    return file_id, parts.path.rstrip("/").endswith("/folderview")
 
 
 def open_store(url: str | Path) -> Store:
     text = str(url)
-    if text.startswith(("gdrive://", *_DRIVE_HOSTS)):
+    if is_drive(text):
         from .gdrive import GDriveStore
 
         return GDriveStore.from_url(text)
@@ -163,3 +232,18 @@ def open_store(url: str | Path) -> Store:
     from .local import LocalStore
 
     return LocalStore(Path(text))
+
+
+def open_destination(dest: str, pack: str, *, credentials: object | None = None, public: bool = False) -> Store:
+    """The store push writes pack `pack` to: its own folder inside `dest` (made if missing).
+    `credentials` and `public` (share as "anyone with the link") are Drive's: elsewhere who may
+    read is set where the folder lives."""
+    if is_drive(dest):
+        from .gdrive import GDriveStore
+
+        return GDriveStore.for_push(dest, pack, credentials, public=public)
+    store = open_store(join_url(dest, pack))
+    if not store.writable:
+        store.close()
+        raise store.read_only()
+    return store

@@ -3,7 +3,7 @@
 fsspec and its protocol backends (s3fs, gcsfs, adlfs, ...) are optional: `pip install 'prebake[fsspec]'`
 plus the backend for the scheme. Reads are ranged (a seek, then sequential reads), so a restore
 resumes a cut transfer at its byte offset; they stop at the size asked for and are held to the
-store's low_speed; writes go through `put_file`.
+store's low_speed; writes go through `put_file` and `pipe_file`.
 
 Errors: FileNotFoundError -> StoreNotFound; PermissionError -> StoreAuthError; connection and
 timeout errors -> TransientStoreError; anything else the backend raises -> StoreError.
@@ -11,15 +11,20 @@ timeout errors -> TransientStoreError; anything else the backend raises -> Store
 
 from __future__ import annotations
 
+import json
+import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError, UsageError
-from . import CHUNK, RESUMED, RETRY, SpeedFloor, Store, redact, within
+from . import CHUNK, MANIFEST, RESUMED, RETRY, PartRef, SpeedFloor, Store, redact, within
+
+log = logging.getLogger(__name__)
 
 HINT = "pip install 'prebake[fsspec]'"
+MANIFEST_LIMIT = 16 * 2**20  # manifest.MAX_MANIFEST_BYTES (stores do not import the manifest module)
 
 
 def _fsspec() -> Any:
@@ -42,9 +47,12 @@ def _mapped(e: BaseException, what: str) -> StoreError:
 
 
 class FsspecStore(Store):
+    writable = True
+
     def __init__(self, url: str, **storage_options: Any) -> None:
         fsspec = _fsspec()
         self.url = url.rstrip("/")
+        self._parts: dict[str, tuple[int, str]] | None = None
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url, **storage_options)
         except (ImportError, ValueError) as e:
@@ -93,23 +101,52 @@ class FsspecStore(Store):
                 msg = f"{self.describe(name)}: the transfer broke ({type(e).__name__}); {advice}"
                 raise TransientStoreError(msg) from e
 
-    def put(self, name: str, source: Path) -> None:
+    def has_part(self, part: PartRef) -> bool:
+        """Listed with its sha256 by the manifest already here, and there with its size: hashing it
+        would mean downloading it. Push writes a manifest after its parts, so a listed part was
+        uploaded whole; a part of the same name from another build has another sha256."""
+        if self._listed().get(part.name) != (part.size, part.sha256):
+            return False
+        try:
+            return int(self.fs.size(self._path(part.name))) == part.size
+        except FileNotFoundError:
+            return False
+        except Exception as e:
+            raise _mapped(e, self.describe(part.name)) from e
+
+    def _listed(self) -> dict[str, tuple[int, str]]:
+        """{part name: (size, sha256)} from the manifest here; empty when there is none or it is unreadable."""
+        if self._parts is None:
+            try:
+                listed = json.loads(self.read_bytes(MANIFEST, limit=MANIFEST_LIMIT))["parts"]
+                self._parts = {p["name"]: (p["size"], p["sha256"]) for p in listed}
+            except StoreNotFound:
+                self._parts = {}
+            except (StoreError, ValueError, KeyError, TypeError) as e:
+                log.warning("%s is unreadable (%s); uploading every part again", self.describe(MANIFEST), e)
+                self._parts = {}
+        return self._parts
+
+    def put_part(self, part: PartRef, source: Path, on_bytes: Callable[[int], None] | None = None) -> None:
         try:
             self.fs.makedirs(self.root, exist_ok=True)
-            self.fs.put_file(str(source), self._path(name))
+            self.fs.put_file(str(source), self._path(part.name))
         except Exception as e:
-            raise _mapped(e, self.describe(name)) from e
+            raise _mapped(e, self.describe(part.name)) from e
+        if on_bytes:
+            on_bytes(part.size)
+
+    def put_manifest(self, data: bytes) -> str:
+        try:
+            self.fs.makedirs(self.root, exist_ok=True)
+            self.fs.pipe_file(self._path(MANIFEST), data)
+        except Exception as e:
+            raise _mapped(e, self.describe(MANIFEST)) from e
+        self._parts = None
+        return self.url
 
     def exists(self, name: str) -> bool:
         try:
             return bool(self.fs.exists(self._path(name)))
-        except Exception as e:
-            raise _mapped(e, self.describe(name)) from e
-
-    def size(self, name: str) -> int | None:
-        try:
-            return int(self.fs.size(self._path(name)))
-        except FileNotFoundError:
-            return None
         except Exception as e:
             raise _mapped(e, self.describe(name)) from e

@@ -3,7 +3,9 @@
     gdrive://MANIFEST_FILE_ID   what `prebake push` writes into locks; restores with or without credentials
     gdrive://FOLDER_ID          a pack folder (or, for push, the folder that holds one folder per pack);
                                 reading a folder needs credentials (Drive has no public folder listing API)
-    https://drive.google.com/file/d/ID/view, .../open?id=ID, .../uc?id=ID, .../drive/folders/ID
+    https://drive.google.com/file/d/ID/view, .../open?id=ID, .../uc?id=ID, .../drive/folders/ID, and the
+    same on docs.google.com and drive.usercontent.google.com (stores.parse_drive reads them all, for
+    restore and push alike)
 
 With credentials (PREBAKE_GDRIVE_CREDENTIALS: a service-account or authorized-user JSON file, or
 `colab` inside Colab) the Drive API v3 is used: google-api-python-client for metadata, files.list
@@ -32,13 +34,13 @@ Credentials never appear in messages or logs; tokens travel only in Authorizatio
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import re
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,14 +49,13 @@ import requests
 
 from .. import settings
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError, UsageError
-from . import RESUMED, RETRY, Store, redact, within
+from . import MANIFEST, RESUMED, RETRY, PartRef, Store, parse_drive, within
 from ._ranges import SEGMENT, body_pieces, ordered_ranges, range_header, ranged_body
 
 log = logging.getLogger(__name__)
 
 HINT = "pip install 'prebake[drive]'"
 FOLDER_MIME = "application/vnd.google-apps.folder"
-MANIFEST = "manifest.json"
 READ_SCOPES = ["https://www.googleapis.com/auth/drive.readonly"]
 WRITE_SCOPES = ["https://www.googleapis.com/auth/drive"]
 UPLOAD_CHUNK = 8 * 1024 * 1024  # a multiple of 256 KiB, as Drive requires of non-final chunks
@@ -94,28 +95,6 @@ def _need(module: str) -> Any:
 
 
 # ---------------------------------------------------------------- ids and credentials
-
-
-def parse_location(url: str) -> tuple[str, bool]:
-    """(file or folder id, whether the link names a folder) for gdrive://ID or a Drive share link."""
-    if url.startswith("gdrive://"):
-        file_id = url[len("gdrive://") :].strip("/").split("/")[0].split("?")[0]
-        if not file_id:
-            msg = f"{redact(url)!r} has no Drive id; write gdrive://FOLDER_ID or gdrive://FILE_ID"
-            raise UsageError(msg)
-        return file_id, False
-    m = re.search(r"/drive/(?:u/\d+/)?folders/([-\w]+)", urllib.parse.urlsplit(url).path)
-    if m:
-        return m[1], True
-    # Share links name the file in the path (/file/d/ID/view) or the query (open?id=ID, uc?id=ID);
-    # read here rather than with gdown's parse_url, which imports all of gdown (150 ms).
-    parts = urllib.parse.urlsplit(url)
-    m = re.search(r"/d/([-\w]{10,})", parts.path)
-    file_id = m[1] if m else (urllib.parse.parse_qs(parts.query).get("id") or [None])[0]
-    if not file_id:
-        msg = f"cannot find a Drive file id in {redact(url)!r}; pass a share link like https://drive.google.com/file/d/ID/view or gdrive://ID"
-        raise UsageError(msg)
-    return file_id, False
 
 
 def load_credentials(spec: str | None = None, scopes: list[str] | None = None) -> Any | None:
@@ -248,10 +227,11 @@ class GDriveStore(Store):
         self._services: list[Any] = []
         self._lock = threading.Lock()
         self._names: dict[str, str] = {}
+        self._part_ids: dict[str, str] = {}
 
     @classmethod
     def from_url(cls, url: str, credentials: Any | None = None) -> GDriveStore:
-        file_id, is_folder = parse_location(url)
+        file_id, is_folder = parse_drive(url)
         return cls(file_id, credentials if credentials is not None else load_credentials(), is_folder=is_folder)
 
     @property
@@ -541,20 +521,23 @@ class GDriveStore(Store):
 
     # ------------------------------------------------ writing (push)
 
+    writable = True
+
     @classmethod
-    def for_push(cls, dest: str, pack_name: str, credentials: Any | None = None) -> GDriveStore:
-        """The store for pack `pack_name` inside Drive folder `dest` (its subfolder, made if missing)."""
+    def for_push(cls, dest: str, pack_name: str, credentials: Any | None = None, *, public: bool = False) -> GDriveStore:
+        """The store for pack `pack_name` inside Drive folder `dest` (its subfolder, made if missing),
+        shared as "anyone with the link" when `public`, so restores need no credentials."""
+        parent, _ = parse_drive(dest)
         credentials = credentials if credentials is not None else load_credentials(scopes=WRITE_SCOPES)
         if credentials is None:
             msg = (f"pushing to {dest} needs Drive credentials: set PREBAKE_GDRIVE_CREDENTIALS to a service-account JSON "
                    "(share a folder in a shared drive with it: service accounts have no storage quota of their own), "
                    "an OAuth token JSON, or `colab` inside Colab")
             raise StoreAuthError(msg)
-        parent, _ = parse_location(dest)
         root = cls(parent, credentials, is_folder=True)
         meta = root._meta(parent)
         if meta.get("mimeType") != FOLDER_MIME:
-            msg = f"{dest} is a file, not a folder; push to gdrive://FOLDER_ID"
+            msg = f"{dest} is a file, not a folder; push to a folder: gdrive://FOLDER_ID or https://drive.google.com/drive/folders/FOLDER_ID"
             raise UsageError(msg)
         found = root.find(name=pack_name, mime_type=FOLDER_MIME, folder=parent)
         if found:
@@ -564,7 +547,10 @@ class GDriveStore(Store):
             folder_id = root._execute(root._service().files().create(body=body, fields="id", supportsAllDrives=True),
                                       f"gdrive://{parent}")["id"]
         root.close()
-        return cls(folder_id, credentials, is_folder=True)
+        store = cls(folder_id, credentials, is_folder=True)
+        if public:
+            store.share_public()
+        return store
 
     def share_public(self) -> None:
         """Anyone with the link may read the pack folder (and so every file in it)."""
@@ -572,32 +558,42 @@ class GDriveStore(Store):
         request = self._service().permissions().create(fileId=self._resolve_folder(), body=body, supportsAllDrives=True)
         self._execute(request, self.url)
 
-    def put_part(self, name: str, source: Path, sha256: str, size: int,
-                 on_bytes: Callable[[int], None] | None = None) -> tuple[str, bool]:
-        """(file id, uploaded?) for a part: one with the same sha256 already in the folder is reused."""
-        for existing in self.find(properties={"sha256": sha256}):
-            if int(existing.get("size", -1)) == size:
-                return existing["id"], False
-        meta = {"name": name, "parents": [self._resolve_folder()], "mimeType": "application/octet-stream",
-                "appProperties": {"sha256": sha256, "prebake": "part"}}
-        with open(source, "rb") as f:
-            created = self._upload(meta, f, size, self.describe(name), on_bytes)
-        remote = created.get("sha256Checksum")
-        if remote and remote != sha256:
-            msg = f"{self.describe(name)}: Drive stored bytes with sha256 {remote}, the part has {sha256}; push again"
-            raise StoreError(msg)
-        return created["id"], True
+    def has_part(self, part: PartRef) -> bool:
+        """A file in the folder with the part's sha256 in its appProperties and its size, whatever
+        its name (an older build's part with the same bytes); its id goes into part_ids."""
+        for existing in self.find(properties={"sha256": part.sha256}):
+            if int(existing.get("size", -1)) == part.size:
+                self._part_ids[part.name] = existing["id"]
+                return True
+        return False
 
-    def put_manifest(self, data: bytes, digest: str) -> tuple[str, bool]:
-        """(file id, uploaded?) for a manifest: kept by digest, so the ids older locks name stay valid."""
-        found = self.find(name=MANIFEST, properties={"digest": digest.split(":")[-1]})
+    def put_part(self, part: PartRef, source: Path, on_bytes: Callable[[int], None] | None = None) -> None:
+        meta = {"name": part.name, "parents": [self._resolve_folder()], "mimeType": "application/octet-stream",
+                "appProperties": {"sha256": part.sha256, "prebake": "part"}}
+        with open(source, "rb") as f:
+            created = self._upload(meta, f, part.size, self.describe(part.name), on_bytes)
+        remote = created.get("sha256Checksum")
+        if remote and remote != part.sha256:
+            msg = f"{self.describe(part.name)}: Drive stored bytes with sha256 {remote}, the part has {part.sha256}; push again"
+            raise StoreError(msg)
+        self._part_ids[part.name] = created["id"]
+
+    def part_ids(self) -> dict[str, dict[str, str]]:
+        """Restores read parts by these ids: no folder listing, so no credentials needed."""
+        return {self.key: dict(self._part_ids)}
+
+    def put_manifest(self, data: bytes) -> str:
+        """Kept by digest (appProperties), so the ids older locks name stay valid; returns gdrive://FILE_ID."""
+        digest = hashlib.sha256(data).hexdigest()
+        found = self.find(name=MANIFEST, properties={"digest": digest})
         if found:
-            return found[0]["id"], False
-        meta = {"name": MANIFEST, "parents": [self._resolve_folder()], "mimeType": "application/json",
-                "appProperties": {"digest": digest.split(":")[-1], "prebake": "manifest"}}
-        created = self._upload(meta, io.BytesIO(data), len(data), self.describe(MANIFEST), None)
-        self._names[MANIFEST] = created["id"]
-        return created["id"], True
+            file_id = found[0]["id"]
+        else:
+            meta = {"name": MANIFEST, "parents": [self._resolve_folder()], "mimeType": "application/json",
+                    "appProperties": {"digest": digest, "prebake": "manifest"}}
+            file_id = self._upload(meta, io.BytesIO(data), len(data), self.describe(MANIFEST), None)["id"]
+        self._names[MANIFEST] = file_id
+        return f"gdrive://{file_id}"
 
     def _upload(self, meta: dict, stream: Any, size: int, what: str,
                 on_bytes: Callable[[int], None] | None) -> dict:

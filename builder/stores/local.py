@@ -5,15 +5,28 @@ growing) cannot make a restore read forever."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from .._fs import atomic_write
 from ..errors import StoreError, StoreNotFound
-from . import CHUNK, Store, within
+from . import CHUNK, MANIFEST, PartRef, Store, within
+
+
+def file_sha256(path: Path) -> str:
+    """A file's sha256, read in chunks (parts are hundreds of MiB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 class LocalStore(Store):
+    writable = True
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder.absolute()
         self.url = str(self.folder)
@@ -47,11 +60,32 @@ class LocalStore(Store):
                     left -= len(chunk)
                 yield chunk
 
-    def put(self, name: str, source: Path) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self._path(f".{name}.uploading")
-        shutil.copyfile(source, tmp)
-        tmp.replace(self._path(name))
+    def has_part(self, part: PartRef) -> bool:
+        """Hashed exactly: a local read is cheap, and a part left by an older pack has the same name."""
+        path = self._path(part.name)
+        return path.is_file() and path.stat().st_size == part.size and file_sha256(path) == part.sha256
+
+    def put_part(self, part: PartRef, source: Path, on_bytes: Callable[[int], None] | None = None) -> None:
+        """Copied beside its final name and renamed, so a copy cut short is never taken for the part."""
+        tmp = self._path(f".{part.name}.uploading")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tmp)
+            tmp.replace(self._path(part.name))
+        except OSError as e:
+            raise self._write_error(part.name, e) from e
+        if on_bytes:
+            on_bytes(part.size)
+
+    def put_manifest(self, data: bytes) -> str:
+        try:
+            atomic_write(self._path(MANIFEST), data)
+        except OSError as e:
+            raise self._write_error(MANIFEST, e) from e
+        return str(self.folder)
+
+    def _write_error(self, name: str, e: OSError) -> StoreError:
+        return StoreError(f"cannot write {self._path(name)}: {e.strerror}; check the folder's permissions and free space")
 
     def exists(self, name: str) -> bool:
         return self._path(name).exists()

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from drive_server import DriveServer, service_account_info  # noqa: E402
 
 restore_mod = __import__("importlib").import_module("prebake.restore")
+from prebake import stores  # noqa: E402
 from prebake.cli import main  # noqa: E402
 from prebake.errors import StoreAuthError, StoreError, StoreNotFound, UsageError  # noqa: E402
 from prebake.lock import Lock, LockedPack, dump  # noqa: E402
@@ -26,8 +27,8 @@ from prebake.manifest import loads  # noqa: E402
 from prebake.pack import PackOptions, pack_tree  # noqa: E402
 from prebake.push import push  # noqa: E402
 from prebake.restore import marker_path, restore  # noqa: E402
-from prebake.stores import gdrive  # noqa: E402
 from prebake.stores import _ranges as ranges  # noqa: E402
+from prebake.stores import gdrive  # noqa: E402
 
 PART = 300_000  # parts above the double's confirm_above (256 KiB), so public downloads meet the virus-scan page
 
@@ -130,13 +131,6 @@ def test_restore_without_credentials_goes_through_the_confirm_page(pushed, drive
     assert not any("/drive/v3/" in r for r in drive.requests)
 
 
-def test_restore_from_a_share_link(pushed, drive, tmp_path, monkeypatch):
-    monkeypatch.delenv("PREBAKE_GDRIVE_CREDENTIALS")
-    manifest_id = pushed.read_text().split('gdrive://')[1].split('"')[0]
-    restore(f"https://drive.google.com/file/d/{manifest_id}/view?usp=sharing", root=tmp_path / "root", progress=False)
-    assert_restored(tmp_path / "root", tmp_path)
-
-
 def test_restore_a_folder_with_credentials(pushed, drive, tmp_path):
     pack_folder = next(f for f in drive.files.values() if f.name == "demo")
     restore(f"gdrive://{pack_folder.id}", root=tmp_path / "root", progress=False)
@@ -158,7 +152,7 @@ def test_push_after_a_change_uploads_only_the_changed_part(pushed, drive, pack, 
     old = loads((pack / "manifest.json").read_bytes())
     changed = make_pack(tmp_path, "demo", tmp_path / "src")
     new = loads((changed / "manifest.json").read_bytes())
-    differing = [p for p, q in zip(old.parts, new.parts) if p.sha256 != q.sha256]
+    differing = [p for p, q in zip(old.parts, new.parts, strict=True) if p.sha256 != q.sha256]
     assert len(differing) == 1 and len(old.parts) == len(new.parts)
     before = drive.upload_bytes
     [result] = push([changed], [f"gdrive://{folder.id}"], pushed, public=True)
@@ -331,20 +325,95 @@ def test_push_without_credentials_explains_service_accounts(drive, pack, tmp_pat
         push([pack], [f"gdrive://{folder.id}"], tmp_path / "prebake.lock")
 
 
-@pytest.mark.parametrize(("link", "expected"), [
+DRIVE_SPELLINGS = [
     ("gdrive://1AbC_-x", ("1AbC_-x", False)),
+    ("gdrive://1AbC_-x/", ("1AbC_-x", False)),
     ("https://drive.google.com/file/d/1AbCdEf_-g/view?usp=sharing", ("1AbCdEf_-g", False)),
     ("https://drive.google.com/open?id=1AbCdEf_-g", ("1AbCdEf_-g", False)),
     ("https://drive.google.com/uc?id=1AbCdEf_-g&export=download", ("1AbCdEf_-g", False)),
     ("https://drive.google.com/drive/folders/1FoLdEr_-x?usp=sharing", ("1FoLdEr_-x", True)),
-])
+    ("https://drive.google.com/drive/u/1/folders/1FoLdEr_-x", ("1FoLdEr_-x", True)),
+    ("https://drive.google.com/folderview?id=1FoLdEr_-x&usp=sharing", ("1FoLdEr_-x", True)),
+    ("https://docs.google.com/uc?export=download&id=1AbCdEf_-g", ("1AbCdEf_-g", False)),
+    ("https://docs.google.com/file/d/1AbCdEf_-g/edit", ("1AbCdEf_-g", False)),
+    ("https://docs.google.com/folderview?id=1FoLdEr_-x", ("1FoLdEr_-x", True)),
+    ("https://drive.usercontent.google.com/download?id=1AbCdEf_-g&export=download&confirm=t", ("1AbCdEf_-g", False)),
+    ("https://drive.usercontent.google.com/u/0/uc?id=1AbCdEf_-g&export=download", ("1AbCdEf_-g", False)),
+]
+
+
+@pytest.mark.parametrize(("link", "expected"), DRIVE_SPELLINGS)
 def test_drive_links(link, expected):
-    assert gdrive.parse_location(link) == expected
+    """One parser for restore (open_store) and push (open_destination)."""
+    assert stores.is_drive(link)
+    assert stores.parse_drive(link) == expected
+
+
+@pytest.mark.parametrize("location", ["https://example.com/drive/folders/1FoLdEr_-x", "s3://bucket/packs", "/mnt/drive",
+                                      "http://drive.google.com.example.com/x"])
+def test_other_locations_are_not_drive(location):
+    assert not stores.is_drive(location)
 
 
 def test_a_link_without_an_id_is_a_usage_error():
-    with pytest.raises(UsageError):
-        gdrive.parse_location("https://drive.google.com/drive/my-drive")
+    with pytest.raises(UsageError, match="cannot find a Drive file or folder id"):
+        stores.parse_drive("https://drive.google.com/drive/my-drive")
+    with pytest.raises(UsageError, match="cannot find a Drive file or folder id"):
+        stores.open_destination("https://docs.google.com/", "demo")
+
+
+@pytest.mark.parametrize("spelling", [
+    "gdrive://{id}",
+    "https://drive.google.com/drive/folders/{id}?usp=sharing",
+    "https://drive.google.com/drive/u/0/folders/{id}",
+    "https://drive.google.com/open?id={id}",
+    "https://drive.google.com/folderview?id={id}",
+    "https://docs.google.com/folderview?id={id}",
+])
+def test_push_accepts_every_folder_spelling(drive, creds, tmp_path, spelling, monkeypatch):
+    src = make_tree(tmp_path / "src", files=3, size=20_000)
+    folder = drive.add_folder("packs")
+    lock = tmp_path / "prebake.lock"
+    [result] = push([make_pack(tmp_path, "small", src)], [spelling.format(id=folder.id)], lock, public=True)
+    assert result.uploaded_parts >= 1 and result.locations[0].startswith("gdrive://")
+    assert [f.name for f in drive.files.values() if f.parents == [folder.id]] == ["small"]
+    monkeypatch.delenv("PREBAKE_GDRIVE_CREDENTIALS")
+    restore(lock, root=tmp_path / "root", progress=False)
+    assert tree_digest(tmp_path / "root" / "opt" / "demo") == tree_digest(src)
+
+
+@pytest.mark.parametrize("spelling", [
+    "https://drive.google.com/file/d/{id}/view",
+    "https://docs.google.com/uc?export=download&id={id}",
+    "https://drive.usercontent.google.com/download?id={id}&export=download",
+])
+def test_push_to_a_file_link_says_to_use_a_folder(drive, creds, tmp_path, spelling):
+    """Every Drive spelling reaches Drive (none falls through to the read-only HTTP store)."""
+    src = make_tree(tmp_path / "src", files=2, size=10_000)
+    file = drive.add_file("notes.txt", b"hello")
+    with pytest.raises(UsageError, match="is a file, not a folder; push to a folder: gdrive://FOLDER_ID"):
+        push([make_pack(tmp_path, "small", src)], [spelling.format(id=file.id)], None)
+
+
+@pytest.mark.parametrize("spelling", [
+    "https://drive.google.com/file/d/{id}/view?usp=sharing",
+    "https://docs.google.com/uc?export=download&id={id}",
+    "https://drive.usercontent.google.com/download?id={id}&export=download",
+])
+def test_restore_from_every_file_spelling(pushed, drive, tmp_path, monkeypatch, spelling):
+    monkeypatch.delenv("PREBAKE_GDRIVE_CREDENTIALS")
+    manifest_id = pushed.read_text().split("gdrive://")[1].split('"')[0]
+    restore(spelling.format(id=manifest_id), root=tmp_path / "root", progress=False)
+    assert_restored(tmp_path / "root", tmp_path)
+
+
+def test_pushing_to_drive_and_a_folder_gives_both_the_same_manifest(drive, creds, pack, tmp_path):
+    folder = drive.add_folder("packs")
+    mirror = tmp_path / "mirror"
+    [result] = push([pack], [str(mirror), f"gdrive://{folder.id}"], tmp_path / "prebake.lock")
+    on_drive = drive.files[result.locations[1].removeprefix("gdrive://")].data
+    assert (mirror / "demo" / "manifest.json").read_bytes() == on_drive == (pack / "manifest.json").read_bytes()
+    assert all(part.store_ids for part in loads(on_drive).parts)
 
 
 def test_a_user_oauth_token_file_works_too(pushed, drive, tmp_path, monkeypatch):

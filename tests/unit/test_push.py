@@ -6,18 +6,18 @@ import hashlib
 import os
 import random
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from prebake.cli import main
 from prebake.errors import IntegrityError, StoreNotFound, UsageError
-from prebake.lock import load
-from prebake.manifest import loads
+from prebake.lock import LockedPack, load, write_lock
+from prebake.manifest import Part, loads
 from prebake.pack import PackOptions, pack_tree
 from prebake.push import push
 from prebake.restore import restore
-from prebake.stores import open_store
+from prebake.stores import open_destination, open_store
 
 
 @pytest.fixture(autouse=True)
@@ -26,9 +26,9 @@ def _clean_env(monkeypatch):
         monkeypatch.delenv(var)
 
 
-def make_pack(tmp_path: Path, change: str = "") -> Path:
+def make_pack(tmp_path: Path, change: str = "", name: str = "demo") -> Path:
     rng = random.Random(3)
-    src = tmp_path / "src"
+    src = tmp_path / f"src{'' if name == 'demo' else '-' + name}"
     for i in range(8):
         path = src / "share" / f"f{i}.bin"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,8 +36,8 @@ def make_pack(tmp_path: Path, change: str = "") -> Path:
     (src / "zz-last.txt").write_text("last " + change)
     for path in src.rglob("*"):  # tar keeps mtimes: rewriting the same bytes a second later must not change a part
         os.utime(path, (1_700_000_000, 1_700_000_000))
-    out = tmp_path / f"pack{change}"
-    pack_tree(src, out, PackOptions(name="demo", version="1", target="/opt/demo", part_size=100_000))
+    out = tmp_path / f"pack{change}{'' if name == 'demo' else '-' + name}"
+    pack_tree(src, out, PackOptions(name=name, version="1", target=f"/opt/{name}", part_size=100_000))
     return out
 
 
@@ -49,7 +49,8 @@ def test_push_to_a_folder_then_restore_from_the_lock(tmp_path):
     pack = make_pack(tmp_path)
     lock = tmp_path / "prebake.lock"
     [result] = push([pack], [str(tmp_path / "mirror")], lock)
-    assert result.locations == ["mirror/demo"] and load(lock).packs[0].locations == ("mirror/demo",)
+    assert result.locations == [str(tmp_path / "mirror" / "demo")]
+    assert load(lock).packs[0].locations == ("mirror/demo",)  # relative to the lock: the project can move
     restore(lock, root=tmp_path / "root", progress=False)
     assert tree(tmp_path / "root" / "opt" / "demo") == tree(tmp_path / "src")
     [again] = push([pack], [str(tmp_path / "mirror")], lock)
@@ -104,3 +105,109 @@ def test_push_command(tmp_path, capsys):
         main(["push", str(tmp_path / "nope"), "--to", str(tmp_path / "mirror"), "--no-lock"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith("prebake: error: cannot read")
+
+
+# ---------------------------------------------------------------- the lock: one writer that merges
+
+
+def test_a_second_push_of_another_pack_keeps_the_first_and_a_repush_replaces_its_entry(tmp_path):
+    lock = tmp_path / "prebake.lock"
+    mirror = str(tmp_path / "mirror")
+    [demo] = push([make_pack(tmp_path)], [mirror], lock)
+    [other] = push([make_pack(tmp_path, name="other")], [mirror], lock)
+    assert [(p.name, p.digest) for p in load(lock).packs] == [("demo", demo.digest), ("other", other.digest)]
+    [changed] = push([make_pack(tmp_path, "changed")], [f"memory://prebake-{uuid.uuid4().hex}"], lock)
+    assert changed.digest != demo.digest
+    packs = load(lock).packs
+    assert [(p.name, p.digest) for p in packs] == [("demo", changed.digest), ("other", other.digest)]
+    assert packs[0].locations == tuple(changed.locations)  # the old folder holds other bytes: dropped
+    restore(lock, root=tmp_path / "root", progress=False)
+    assert tree(tmp_path / "root" / "opt" / "demo") == tree(tmp_path / "src")
+
+
+def test_the_same_pack_pushed_to_one_more_mirror_adds_the_location_first(tmp_path):
+    lock = tmp_path / "prebake.lock"
+    pack = make_pack(tmp_path)
+    push([pack], [str(tmp_path / "mirror")], lock)
+    url = f"memory://prebake-{uuid.uuid4().hex}"
+    push([pack], [url], lock)
+    [entry] = load(lock).packs
+    assert entry.locations == (f"{url}/demo", "mirror/demo")
+
+
+def test_locations_follow_the_order_of_the_destinations(tmp_path):
+    lock = tmp_path / "prebake.lock"
+    url = f"memory://prebake-{uuid.uuid4().hex}"
+    [result] = push([make_pack(tmp_path)], [url, str(tmp_path / "mirror")], lock)
+    assert load(lock).packs[0].locations == (f"{url}/demo", "mirror/demo")
+    assert result.uploaded_parts == 2 * len(loads((tmp_path / "pack" / "manifest.json").read_bytes()).parts)
+
+
+def test_write_lock_keeps_what_it_is_not_told_about(tmp_path):
+    lock = tmp_path / "project" / "prebake.lock"
+    digest = "sha256:" + "a" * 64
+    outside = tmp_path / "elsewhere" / "demo"
+    write_lock(lock, [LockedPack("demo", "1", digest, (str(tmp_path / "project" / "packs" / "demo"), str(outside),
+                                                        "packs/also", "s3://bucket/demo"), ("LD_PRELOAD",))])
+    [entry] = load(lock).packs
+    assert entry.locations == ("packs/demo", str(outside), "packs/also", "s3://bucket/demo")
+    write_lock(lock, [LockedPack("demo", "2", "sha256:" + "b" * 64, ("s3://bucket/demo2",))])
+    [entry] = load(lock).packs
+    assert (entry.version, entry.locations) == ("2", ("s3://bucket/demo2",))
+    assert entry.allow_env == ("LD_PRELOAD",)  # the maintainer's choice outlives a new build
+    assert not list(lock.parent.glob(".prebake.lock.*"))  # written atomically, no temporary left
+
+
+def test_the_lock_command_merges_with_a_pushed_lock(tmp_path, capsys):
+    lock = tmp_path / "prebake.lock"
+    [demo] = push([make_pack(tmp_path)], [str(tmp_path / "mirror")], lock)
+    other = make_pack(tmp_path, name="other")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["lock", str(other), "-o", str(lock)])
+    assert exit_info.value.code == 0
+    assert "wrote" in capsys.readouterr().out
+    packs = load(lock).packs
+    assert [(p.name, p.locations) for p in packs] == [("demo", ("mirror/demo",)), ("other", ("pack-other",))]
+    assert packs[0].digest == demo.digest
+
+
+# ---------------------------------------------------------------- the write side of stores
+
+
+def test_a_read_only_destination_is_refused_before_anything_is_uploaded(tmp_path):
+    pack = make_pack(tmp_path)
+    with pytest.raises(UsageError, match=r"^https://\*\*\*@example.invalid/packs/demo is read-only for prebake: push to") as info:
+        push([pack], [str(tmp_path / "mirror"), "https://user:secret@example.invalid/packs"], tmp_path / "prebake.lock")
+    assert "\n" not in str(info.value) and "secret" not in str(info.value) and "gdrive://FOLDER_ID" in str(info.value)
+    assert not (tmp_path / "mirror").exists() and not (tmp_path / "prebake.lock").exists()
+
+
+def test_read_only_store_methods_say_so():
+    store = open_store("https://example.invalid/packs/demo")
+    part = Part("part-000.tar.zst", 1, "0" * 64, 1, 1)
+    for call in (lambda: store.has_part(part), lambda: store.put_part(part, Path("p")), lambda: store.put_manifest(b"{}")):
+        with pytest.raises(UsageError, match="read-only for prebake"):
+            call()
+
+
+@pytest.mark.parametrize("dest", ["folder", "memory"])
+def test_has_part_needs_the_same_bytes_not_just_the_name_and_size(tmp_path, dest):
+    """A part of the same name and size from another build is uploaded again (on fsspec the
+    manifest already there tells its sha256; a local folder is hashed)."""
+    pack = make_pack(tmp_path)
+    target = str(tmp_path / "mirror") if dest == "folder" else f"memory://prebake-{uuid.uuid4().hex}"
+    push([pack], [target], None)
+    part = loads((pack / "manifest.json").read_bytes()).parts[0]
+    with open_destination(target, "demo") as store:
+        assert store.has_part(part)
+        assert not store.has_part(replace(part, sha256="0" * 64))
+        assert not store.has_part(replace(part, size=part.size + 1))
+    with open_destination(target, "demo") as store:
+        store.put_manifest(b"{}")  # on fsspec, a manifest that lists nothing vouches for nothing
+        assert store.has_part(part) == (dest == "folder")
+
+
+def test_a_destination_given_as_a_file_url_is_a_folder(tmp_path):
+    lock = tmp_path / "prebake.lock"
+    [result] = push([make_pack(tmp_path)], [f"file://{tmp_path / 'mirror'}"], lock)
+    assert result.locations == [str(tmp_path / "mirror" / "demo")] and load(lock).packs[0].locations == ("mirror/demo",)
