@@ -10,6 +10,11 @@
     scan backend: the same on this machine, with metadata snapshots before and after instead of
     a container layer (for building inside a real Colab runtime).
 
+One pipeline (`_build`) does both over a build `Site` (capture.Site: a container or this machine);
+what differs before the site opens (the cache key's image facts, preparing, where the check runs)
+is a small backend object, `_Docker` or `_Scan`. Every step, check and bench step runs through
+`run_step`, which fails with one line: the step, its exit status, where, and its last lines.
+
 Nothing is written to OUT/NAME unless every step and the check passed. A pack whose recipe
 digest, mirror image and dependencies did not change is not rebuilt.
 """
@@ -23,14 +28,15 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _proc, settings
+from . import settings
 from ._fs import staged_dir
-from .capture import scan_secrets, secret_values, select
+from ._proc import Ran
+from .capture import Site, scan_secrets, secret_values, select
 from .errors import IntegrityError, PlatformMismatch, StepFailed, StoreError, UsageError
 from .manifest import MANIFEST_NAME, Env, Manifest, loads
 from .mirror import ensure_image, load_runtime, plan_image
@@ -40,6 +46,7 @@ from .runtime import current_platform, mismatches
 
 PREPARED_REPOSITORY = "prebake-prepared"
 SHELL_PRELUDE = "set -euo pipefail\n"
+STEP_TAIL = 5  # output lines a StepFailed message shows (the whole output streamed as it ran)
 
 
 @dataclass(frozen=True)
@@ -86,14 +93,16 @@ class BuildResult:
 
 
 class _Clock:
+    """A build's phases: each lap adds the time since the previous one to `phase`."""
+
     def __init__(self) -> None:
         self.phases: dict[str, float] = {}
-        self.started = time.perf_counter()
+        self.started = self.last = time.perf_counter()
 
-    def lap(self, phase: str, since: float) -> float:
+    def lap(self, phase: str) -> None:
         now = time.perf_counter()
-        self.phases[phase] = self.phases.get(phase, 0.0) + now - since
-        return now
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self.last
+        self.last = now
 
 
 def build(recipes: list[Recipe], options: BuildOptions) -> list[BuildResult]:
@@ -103,14 +112,16 @@ def build(recipes: list[Recipe], options: BuildOptions) -> list[BuildResult]:
     try:
         for recipe in build_order(recipes):
             deps = _dependencies(recipe, options.out)
+            clock = _Clock()
             if recipe.backend == "scan":
-                results[recipe.name] = _build_scan(recipe, deps, options)
+                backend: _Docker | _Scan = _Scan(recipe, options, clock)
             else:
                 if engine is None:
-                    from .capture import docker as backend
+                    from .capture import docker
 
-                    engine = backend.client()
-                results[recipe.name] = _build_docker(engine, recipe, deps, options)
+                    engine = docker.client()
+                backend = _Docker(engine, recipe, options, clock)
+            results[recipe.name] = _build(recipe, deps, options, clock, backend)
     finally:
         if engine is not None:
             engine.close()
@@ -145,22 +156,8 @@ def _up_to_date(pack_dir: Path, key: dict[str, str]) -> Manifest | None:
     return None
 
 
-def _cached(recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOptions, clock: _Clock,
-            **facts: str) -> tuple[dict[str, str], Path, BuildResult | None]:
-    """The build's cache key (the image facts, recipe digest and dependencies), where its pack
-    goes, and the skipped result when the pack there was built from the same key."""
-    key = {**facts, "recipe_digest": recipe.digest, "depends": ",".join(f"{n}@{d}" for n, _, d in deps)}
-    pack_dir = options.out / recipe.name
-    if not options.force:
-        current = _up_to_date(pack_dir, key)
-        if current is not None:
-            return key, pack_dir, _skipped(recipe, pack_dir, current, clock)
-    return key, pack_dir, None
-
-
-def _skipped(recipe: Recipe, pack_dir: Path, manifest: Manifest, clock: _Clock) -> BuildResult:
-    return BuildResult(recipe.name, recipe.version, pack_dir, manifest.digest, skipped=True,
-                       seconds=time.perf_counter() - clock.started, stats=dict(manifest.stats))
+def _depends(deps: list[tuple[str, Path, str]]) -> str:
+    return ",".join(f"{n}@{d}" for n, _, d in deps)
 
 
 def _secrets(recipe: Recipe) -> dict[str, str]:
@@ -173,7 +170,7 @@ def _secrets(recipe: Recipe) -> dict[str, str]:
     return values
 
 
-def _step_env(base: dict[str, str], env: Env, secrets: dict[str, str]) -> dict[str, str]:
+def step_env(base: dict[str, str], env: Env, secrets: dict[str, str]) -> dict[str, str]:
     merged = dict(base)
     merged.update(env.set)
     for var, paths in env.prepend.items():
@@ -183,11 +180,32 @@ def _step_env(base: dict[str, str], env: Env, secrets: dict[str, str]) -> dict[s
     return merged
 
 
-def _failed(recipe: Recipe, step: Step, code: int, tail: list[str], where: str) -> StepFailed:
-    command = step.run.strip().splitlines()[0][:100] if step.run.strip() else ""
-    text = "\n".join(f"  | {line}" for line in tail) or "  | (no output)"
-    return StepFailed(f"{recipe.name}: step {step.label} exited with status {code} {where} ({command}); no pack was written. "
-                      f"Last lines of its output:\n{text}")
+def _first_line(script: str) -> str:
+    return script.strip().splitlines()[0][:100] if script.strip() else ""
+
+
+def run_step(site: Site, what: str, script: str, env: dict[str, str], *,
+             on_line: Callable[[str], None] | None = None, mask: Iterable[str] = ()) -> Ran:
+    """Run `script` with bash (`set -euo pipefail`) at `site`: the one way a build, check or bench
+    step runs. A non-zero exit raises StepFailed as one line: what, status, where, last lines."""
+    ran = site.exec(["bash", "-c", SHELL_PRELUDE + script], env=env, workdir=site.workdir, on_line=on_line, mask=mask)
+    if ran.code != 0:
+        msg = f"{what} exited with status {ran.code} {site.where}; {last_lines(ran)}"
+        raise StepFailed(msg)
+    return ran
+
+
+def last_lines(ran: Ran) -> str:
+    """The end of a step's output, on one line, as every StepFailed message shows it."""
+    return "last lines: " + (" | ".join(line.strip() for line in ran.tail[-STEP_TAIL:]) or "(no output)")
+
+
+def _run_steps(site: Site, recipe: Recipe, steps: tuple[Step, ...], env: dict[str, str], secrets: dict[str, str],
+               options: BuildOptions) -> None:
+    for step in steps:
+        _note(options, f"{recipe.name}: {step.label}: {_first_line(step.run)}")
+        run_step(site, f"{recipe.name}: step {step.label} ({_first_line(step.run)})", step.run, env,
+                 on_line=options.on_line, mask=secrets.values())
 
 
 # ---------------------------------------------------------------- fetches
@@ -290,7 +308,156 @@ def unpack(archive: Path, kind: str, dest: Path, label: str) -> None:
         raise IntegrityError(msg) from e
 
 
-# ---------------------------------------------------------------- docker backend
+# ---------------------------------------------------------------- the pipeline
+
+
+def _build(recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOptions, clock: _Clock,
+           backend: _Docker | _Scan) -> BuildResult:
+    """Cache check -> site (prepared) -> fetches and files -> install -> changes -> staging ->
+    secret scan -> pack -> check -> OUT/NAME, the same for every backend."""
+    key = {**backend.facts, "recipe_digest": recipe.digest, "depends": _depends(deps)}
+    pack_dir = options.out / recipe.name
+    current = None if options.force else _up_to_date(pack_dir, key)
+    if current is not None:
+        return BuildResult(recipe.name, recipe.version, pack_dir, current.digest, skipped=True,
+                           seconds=time.perf_counter() - clock.started, stats=dict(current.stats))
+    secrets = _secrets(recipe)
+    options.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".prebake-{recipe.name}-", dir=options.out) as tmp:
+        work = Path(tmp)
+        staging = work / "root"
+        with backend.site(deps, secrets, work) as site:
+            env = step_env(site.environment(), recipe.env, secrets)
+            _put_inputs(site, recipe, options, work)
+            clock.lap("fetch")
+            _run_steps(site, recipe, recipe.install, env, secrets, options)
+            clock.lap("install")
+            selection = select(site.changes(), recipe.roots, recipe.excludes)
+            if not selection.copy and not selection.whiteouts:
+                msg = f"{recipe.name}: the install steps changed nothing under {', '.join(recipe.roots)}; check [capture] roots"
+                raise UsageError(msg)
+            site.export(selection.copy, staging)
+            platform = site.platform()
+            clock.lap("capture")
+        scan_secrets(staging, {**secret_values(env), **secrets}, recipe.allow)
+        clock.lap("scan")
+        staging.mkdir(parents=True, exist_ok=True)
+        pack_options = PackOptions(
+            name=recipe.name, version=recipe.version, target="/", prefixes=recipe.roots, level=options.level,
+            part_size=options.part_size, platform=platform, env=recipe.env, check=recipe.check,
+            whiteouts=tuple(selection.whiteouts), created_by={**key, "runtime": recipe.runtime},
+        )
+        built = work / "pack"
+        manifest = pack_tree(staging, built, pack_options)
+        shutil.rmtree(staging)
+        clock.lap("pack")
+        if options.check and recipe.check and backend.check_image:
+            _note(options, f"{recipe.name}: check in a fresh container of {backend.check_image}: {recipe.check}")
+            backend.check(built)
+            clock.lap("check")
+        with staged_dir(pack_dir) as final:
+            for item in built.iterdir():
+                os.replace(item, final / item.name)
+    return BuildResult(recipe.name, recipe.version, pack_dir, manifest.digest, seconds=time.perf_counter() - clock.started,
+                       phases=clock.phases, image=key["image"], stats=dict(manifest.stats),
+                       excluded=selection.excluded, credentials=selection.credentials)
+
+
+def _put_inputs(site: Site, recipe: Recipe, options: BuildOptions, work: Path) -> None:
+    """The recipe's fetches (downloaded here, verified, cached by hash) and [[file]]s, put in place at the site."""
+    cache = _cache_dir(options)
+    for i, fetch in enumerate(recipe.fetches):
+        label = f"fetch[{i}]"
+        _note(options, f"{recipe.name}: {label}: {fetch.url} -> {fetch.dest}")
+        local = download(fetch, f"{recipe.source}: {label}", cache)
+        if fetch.unpack:
+            tree = work / f"fetch-{i}"
+            unpack(local, fetch.archive_kind, tree, f"{recipe.source}: {label}")
+            site.put_tree(tree, fetch.dest)
+            shutil.rmtree(tree)
+        else:
+            site.put_file(fetch.dest, local, fetch.mode)
+    for item in recipe.files:
+        site.put_file(item.dest, _shipped(recipe, item), item.mode)
+
+
+# ---------------------------------------------------------------- the backends: what differs before the site opens
+
+
+class _Docker:
+    """Containers of the mirror image (built once per runtime and plan); the prepare steps run once
+    into a committed image, reused while they, the image and the dependencies stay the same."""
+
+    def __init__(self, engine, recipe: Recipe, options: BuildOptions, clock: _Clock) -> None:
+        runtime = load_runtime(recipe.runtime)
+        plan = plan_image(runtime, base_image=options.base_image, python=options.python,
+                          install_pins=options.install_pins, gpu=options.gpu)
+        tag, self.image, built = ensure_image(engine, runtime, plan, on_line=options.on_line)
+        if built:
+            _note(options, f"built the mirror image {tag}")
+        clock.lap("image")
+        self.engine, self.recipe, self.options, self.clock = engine, recipe, options, clock
+        self.facts = {"backend": "docker", "image": tag, "image_id": self.image}
+        self.check_image = options.check_image or self.image
+
+    @contextmanager
+    def site(self, deps: list[tuple[str, Path, str]], secrets: dict[str, str], work: Path) -> Iterator[Site]:
+        from .capture import docker
+
+        recipe, options = self.recipe, self.options
+        prep_hash = hashlib.sha256(repr((self.image, [s.run for s in recipe.prepare], _depends(deps))).encode()).hexdigest()[:16]
+        prepared = f"{PREPARED_REPOSITORY}:{recipe.name}-{prep_hash}"
+        if options.force or docker.image_id(self.engine, prepared) is None:
+            with docker.Container(self.engine, self.image, label="prepare") as container:
+                for _name, folder, _digest in deps:
+                    _note(options, f"{recipe.name}: restoring dependency {folder.name}")
+                    restore_into(container, folder)
+                _run_steps(container, recipe, recipe.prepare, step_env(container.environment(), recipe.env, secrets),
+                           secrets, options)
+                container.commit(PREPARED_REPOSITORY, prepared.split(":", 1)[1],
+                                 {"prebake.recipe": recipe.name, "prebake.image": self.facts["image"]})
+        else:
+            _note(options, f"{recipe.name}: prepare steps unchanged, reusing {prepared}")
+        self.clock.lap("prepare")
+        with docker.Container(self.engine, prepared, label="build") as container:
+            yield container
+
+    def check(self, pack_dir: Path) -> None:
+        run_check(self.engine, pack_dir, self.check_image, on_line=self.options.on_line)
+
+
+class _Scan:
+    """This machine: the prepare steps run here first (not captured), then the roots are watched."""
+
+    def __init__(self, recipe: Recipe, options: BuildOptions, clock: _Clock) -> None:
+        here = current_platform()
+        self.recipe, self.options, self.clock = recipe, options, clock
+        self.facts = {"backend": "scan", "image": f"{here.os} python {here.python} ({here.arch})"}
+        self.check_image = options.check_image
+
+    @contextmanager
+    def site(self, deps: list[tuple[str, Path, str]], secrets: dict[str, str], work: Path) -> Iterator[Site]:
+        from .capture.scan import Host
+
+        recipe, options = self.recipe, self.options
+        if deps:
+            msg = f"{recipe.source}: depends: the scan backend builds in this runtime; restore {', '.join(d[0] for d in deps)} here first and drop depends"
+            raise UsageError(msg)
+        host = Host(recipe.roots, (*recipe.excludes, str(work)))  # the work folder may lie under a root
+        _run_steps(host, recipe, recipe.prepare, step_env(host.environment(), recipe.env, secrets), secrets, options)
+        self.clock.lap("prepare")
+        host.watch()
+        self.clock.lap("snapshot")
+        yield host
+
+    def check(self, pack_dir: Path) -> None:
+        from .capture import docker
+
+        with closing(docker.client()) as engine:
+            run_check(engine, pack_dir, self.check_image, on_line=self.options.on_line)
+
+
+# ---------------------------------------------------------------- restoring and checking in a container
 
 
 def restore_into(container, pack_dir: Path) -> Manifest:
@@ -306,205 +473,22 @@ def restore_into(container, pack_dir: Path) -> Manifest:
     return manifest
 
 
-def _run_steps(container, recipe: Recipe, steps: tuple[Step, ...], env: dict[str, str], secrets: dict[str, str],
-               options: BuildOptions) -> None:
-    for step in steps:
-        _note(options, f"{recipe.name}: {step.label}: {step.run.strip().splitlines()[0][:100] if step.run.strip() else ''}")
-        ran = container.exec(["bash", "-c", SHELL_PRELUDE + step.run], env=env, workdir="/content",
-                             on_line=options.on_line, mask=secrets.values())
-        if ran.code != 0:
-            raise _failed(recipe, step, ran.code, ran.tail, f"in {container.image}")
-
-
-def _build_docker(engine, recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOptions) -> BuildResult:
-    from .capture import docker as backend
-
-    clock = _Clock()
-    t = clock.started
-    runtime = load_runtime(recipe.runtime)
-    plan = plan_image(runtime, base_image=options.base_image, python=options.python,
-                      install_pins=options.install_pins, gpu=options.gpu)
-    tag, image, built = ensure_image(engine, runtime, plan, on_line=options.on_line)
-    if built:
-        _note(options, f"built the mirror image {tag}")
-    t = clock.lap("image", t)
-    key, pack_dir, skipped = _cached(recipe, deps, options, clock, backend="docker", image=tag, image_id=image)
-    if skipped:
-        return skipped
-    secrets = _secrets(recipe)
-
-    prep_hash = hashlib.sha256(repr((image, [s.run for s in recipe.prepare], key["depends"])).encode()).hexdigest()[:16]
-    prepared = f"{PREPARED_REPOSITORY}:{recipe.name}-{prep_hash}"
-    if options.force or backend.image_id(engine, prepared) is None:
-        with backend.Container(engine, image, label="prepare") as container:
-            env = _step_env(container.default_env(), recipe.env, secrets)
-            for _name, folder, _digest in deps:
-                _note(options, f"{recipe.name}: restoring dependency {folder.name}")
-                restore_into(container, folder)
-            _run_steps(container, recipe, recipe.prepare, env, secrets, options)
-            container.commit(PREPARED_REPOSITORY, prepared.split(":", 1)[1],
-                             {"prebake.recipe": recipe.name, "prebake.image": tag})
-    else:
-        _note(options, f"{recipe.name}: prepare steps unchanged, reusing {prepared}")
-    t = clock.lap("prepare", t)
-
-    with tempfile.TemporaryDirectory(prefix=f".prebake-{recipe.name}-", dir=_work_parent(options)) as work:
-        staging = Path(work) / "root"
-        with backend.Container(engine, prepared, label="build") as container:
-            env = _step_env(container.default_env(), recipe.env, secrets)
-            cache = _cache_dir(options)
-            for i, fetch in enumerate(recipe.fetches):
-                label = f"fetch[{i}]"
-                _note(options, f"{recipe.name}: {label}: {fetch.url} -> {fetch.dest}")
-                local = download(fetch, f"{recipe.source}: {label}", cache)
-                if fetch.unpack:
-                    tree = Path(work) / f"fetch-{i}"
-                    unpack(local, fetch.archive_kind, tree, f"{recipe.source}: {label}")
-                    container.output(["mkdir", "-p", fetch.dest])
-                    container.put_tree(tree, fetch.dest)
-                    shutil.rmtree(tree)
-                else:
-                    container.put_file(fetch.dest, local, fetch.mode)
-            for item in recipe.files:
-                container.put_file(item.dest, _shipped(recipe, item), item.mode)
-            t = clock.lap("fetch", t)
-            _run_steps(container, recipe, recipe.install, env, secrets, options)
-            t = clock.lap("install", t)
-            selection = select(container.changes(), recipe.roots, recipe.excludes)
-            if not selection.copy and not selection.whiteouts:
-                msg = f"{recipe.name}: the install steps changed nothing under {', '.join(recipe.roots)}; check [capture] roots"
-                raise UsageError(msg)
-            container.export(selection.copy, staging)
-            platform = container.platform()
-            t = clock.lap("capture", t)
-        scan_secrets(staging, {**secret_values(env), **secrets}, recipe.allow)
-        t = clock.lap("scan", t)
-        return _finish(recipe, staging, selection, platform, key, options, clock, t, Path(work), tag,
-                       check_image=options.check_image or image, engine=engine)
-
-
-def _work_parent(options: BuildOptions) -> Path:
-    options.out.mkdir(parents=True, exist_ok=True)
-    return options.out
-
-
-def _finish(recipe, staging: Path, selection, platform, key, options: BuildOptions, clock: _Clock, t: float,
-            work: Path, image_label: str, *, check_image: str | None, engine) -> BuildResult:
-    staging.mkdir(parents=True, exist_ok=True)
-    pack_options = PackOptions(
-        name=recipe.name, version=recipe.version, target="/", prefixes=recipe.roots, level=options.level,
-        part_size=options.part_size, platform=platform, env=recipe.env, check=recipe.check,
-        whiteouts=tuple(selection.whiteouts), created_by={**key, "runtime": recipe.runtime},
-    )
-    built = work / "pack"
-    manifest = pack_tree(staging, built, pack_options)
-    shutil.rmtree(staging)
-    t = clock.lap("pack", t)
-    if options.check and recipe.check and check_image:
-        _note(options, f"{recipe.name}: check in a fresh container of {check_image}: {recipe.check}")
-        if engine is None:
-            from .capture import docker as backend
-
-            with closing(backend.client()) as engine:
-                run_check(engine, built, check_image, on_line=options.on_line)
-        else:
-            run_check(engine, built, check_image, on_line=options.on_line)
-        t = clock.lap("check", t)
-    pack_dir = options.out / recipe.name
-    with staged_dir(pack_dir) as final:
-        for item in built.iterdir():
-            os.replace(item, final / item.name)
-    return BuildResult(recipe.name, recipe.version, pack_dir, manifest.digest, seconds=time.perf_counter() - clock.started,
-                       phases=clock.phases, image=image_label, stats=dict(manifest.stats),
-                       excluded=selection.excluded, credentials=selection.credentials)
-
-
 def run_check(engine, pack_dir: Path, image: str, *, on_line: Callable[[str], None] | None = None) -> float:
     """Restore the pack into a fresh container of `image` and run its check command there."""
-    from .capture import docker as backend
+    from .capture import docker
 
     started = time.perf_counter()
     manifest = loads((pack_dir / MANIFEST_NAME).read_bytes(), str(pack_dir))
     if not manifest.check:
         msg = f"pack {manifest.name} has no check command; add `check = ...` to its recipe"
         raise UsageError(msg)
-    with backend.Container(engine, image, label="check") as container:
+    with docker.Container(engine, image, label="check") as container:
         if manifest.platform is not None:
             problems = mismatches(manifest.platform, container.platform())
             if problems:
                 msg = f"pack {manifest.name} was built for {'; '.join(problems)} (in {image}); check it in an image of its runtime"
                 raise PlatformMismatch(msg)
         restore_into(container, pack_dir)
-        env = _step_env(container.default_env(), manifest.env, {})
-        ran = container.exec(["bash", "-c", SHELL_PRELUDE + manifest.check], env=env, workdir="/content", on_line=on_line)
-        if ran.code != 0:
-            text = "\n".join(f"  | {line}" for line in ran.tail) or "  | (no output)"
-            msg = (f"{manifest.name}: the check `{manifest.check}` exited with status {ran.code} after a restore into a "
-                   f"fresh container of {image}. Last lines of its output:\n{text}")
-            raise StepFailed(msg)
+        run_step(container, f"{manifest.name}: the check after a restore into a fresh container ({_first_line(manifest.check)})",
+                 manifest.check, step_env(container.environment(), manifest.env, {}), on_line=on_line)
     return time.perf_counter() - started
-
-
-# ---------------------------------------------------------------- scan backend
-
-
-def _build_scan(recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOptions) -> BuildResult:
-    from .capture import DEFAULT_EXCLUDES, _matches
-    from .capture.scan import compare, snapshot, stage
-
-    clock = _Clock()
-    t = clock.started
-    here = current_platform()
-    key, pack_dir, skipped = _cached(recipe, deps, options, clock, backend="scan",
-                                     image=f"{here.os} python {here.python} ({here.arch})")
-    if skipped:
-        return skipped
-    if deps:
-        msg = f"{recipe.source}: depends: the scan backend builds in this runtime; restore {', '.join(d[0] for d in deps)} here first and drop depends"
-        raise UsageError(msg)
-    secrets = _secrets(recipe)
-    env = _step_env(dict(os.environ), recipe.env, secrets)
-
-    def run(steps: tuple[Step, ...]) -> None:
-        for step in steps:
-            _note(options, f"{recipe.name}: {step.label}: {step.run.strip().splitlines()[0][:100] if step.run.strip() else ''}")
-            ran = _proc.stream(["bash", "-c", SHELL_PRELUDE + step.run], env=env, on_line=options.on_line,
-                               mask=secrets.values())
-            if ran.code != 0:
-                raise _failed(recipe, step, ran.code, ran.tail, "in this runtime")
-
-    run(recipe.prepare)
-    t = clock.lap("prepare", t)
-    skip_patterns = [p for p in (*DEFAULT_EXCLUDES, *recipe.excludes) if not any(_matches(r, [p]) for r in recipe.roots)]
-    before = snapshot(recipe.roots, lambda path: _matches(path, skip_patterns))
-    t = clock.lap("snapshot", t)
-    cache = _cache_dir(options)
-    for i, fetch in enumerate(recipe.fetches):
-        label = f"{recipe.source}: fetch[{i}]"
-        local = download(fetch, label, cache)
-        if fetch.unpack:
-            unpack(local, fetch.archive_kind, Path(fetch.dest), label)
-        else:
-            Path(fetch.dest).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(local, fetch.dest)
-            os.chmod(fetch.dest, fetch.mode)
-    for item in recipe.files:
-        Path(item.dest).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_shipped(recipe, item), item.dest)
-        os.chmod(item.dest, item.mode)
-    t = clock.lap("fetch", t)
-    run(recipe.install)
-    t = clock.lap("install", t)
-    after = snapshot(recipe.roots, lambda path: _matches(path, skip_patterns))
-    selection = select(compare(before, after), recipe.roots, recipe.excludes)
-    if not selection.copy and not selection.whiteouts:
-        msg = f"{recipe.name}: the install steps changed nothing under {', '.join(recipe.roots)}; check [capture] roots"
-        raise UsageError(msg)
-    with tempfile.TemporaryDirectory(prefix=f".prebake-{recipe.name}-", dir=_work_parent(options)) as work:
-        staging = Path(work) / "root"
-        stage(selection.copy, staging)
-        t = clock.lap("capture", t)
-        scan_secrets(staging, {**secret_values(env), **secrets}, recipe.allow)
-        t = clock.lap("scan", t)
-        return _finish(recipe, staging, selection, here, key, options, clock, t, Path(work), key["image"],
-                       check_image=options.check_image, engine=None)

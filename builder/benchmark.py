@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import statistics
 import tempfile
 import threading
@@ -127,6 +128,7 @@ class FolderServer:
 def _derived(engine, base: str, repository_tag: str, steps: list[str], files: dict[str, Path] | None = None,
              on_note: Callable[[str], None] | None = None, on_line: Callable[[str], None] | None = None) -> str:
     """An image: `base` + `files` copied in + `steps` run, committed and cached by a hash of all of it."""
+    from .bake import run_step
     from .capture import docker as backend
 
     base_id = backend.image_id(engine, base)
@@ -144,14 +146,10 @@ def _derived(engine, base: str, repository_tag: str, steps: list[str], files: di
         on_note(f"preparing the image {BENCH_REPOSITORY}:{tag} (once)")
     with backend.Container(engine, base, label="bench") as container:
         for dest, src in (files or {}).items():
-            container.output(["mkdir", "-p", dest])
             container.put_tree(src, dest)
         for step in steps:
-            ran = container.exec(["bash", "-c", "set -euo pipefail\n" + step], env=container.default_env(),
-                                 workdir="/content", on_line=on_line)
-            if ran.code != 0:
-                msg = f"preparing {BENCH_REPOSITORY}:{tag}: `{step[:80]}` exited with status {ran.code}: " + " | ".join(ran.tail[-5:])
-                raise StepFailed(msg)
+            run_step(container, f"preparing {BENCH_REPOSITORY}:{tag}: `{step[:80]}`", step, container.environment(),
+                     on_line=on_line)
         container.commit(BENCH_REPOSITORY, tag, {"prebake.bench": repository_tag})
     return f"{BENCH_REPOSITORY}:{tag}"
 
@@ -204,6 +202,7 @@ def run_notebook(engine, image: str, notebook: Path, out: Path, files: dict[str,
                  on_line=None) -> float:
     """Execute `notebook` with nbclient in a fresh container of `image` (cwd /content), write the
     executed notebook to `out`; `files` (container path -> host file) are copied in first. Seconds."""
+    from .bake import run_step
     from .capture import docker as backend
 
     started = time.perf_counter()
@@ -212,11 +211,9 @@ def run_notebook(engine, image: str, notebook: Path, out: Path, files: dict[str,
             container.put_file(dest, src)
         container.put_file("/tmp/prebake-nb/in.ipynb", notebook)
         container.output(["mkdir", "-p", "/content"])
-        ran = container.exec(["python", "-c", _EXEC_NOTEBOOK, "/tmp/prebake-nb/in.ipynb", "/tmp/prebake-nb/out.ipynb"],
-                             env=container.default_env(), workdir="/content", on_line=on_line)
-        if ran.code != 0:
-            msg = f"running {notebook.name} in {image} failed (exit {ran.code}): " + "\n".join(ran.tail[-25:])
-            raise StepFailed(msg)
+        run_step(container, f"running {notebook.name}",
+                 shlex.join(["python", "-c", _EXEC_NOTEBOOK, "/tmp/prebake-nb/in.ipynb", "/tmp/prebake-nb/out.ipynb"]),
+                 container.environment(), on_line=on_line)
         out.write_text(container.output(["cat", "/tmp/prebake-nb/out.ipynb"]))
     return time.perf_counter() - started
 
@@ -250,12 +247,12 @@ class Run:
 
 
 def measure_v0(engine, image: str, recipe: Recipe, on_note=None, on_line=None) -> Run:
-    from .bake import SHELL_PRELUDE, _step_env, download
+    from .bake import download, run_step, step_env
     from .capture import docker as backend
 
     run = Run(0.0, dict.fromkeys(V0_PHASES, 0.0))
     with backend.Container(engine, image, label="bench-v0") as container, tempfile.TemporaryDirectory() as cache:
-        env = _step_env(container.default_env(), recipe.env, {})
+        env = step_env(container.environment(), recipe.env, {})
         for i, fetch in enumerate(recipe.fetches):
             t = time.perf_counter()
             local = download(fetch, f"fetch[{i}]", Path(cache))  # an empty cache: downloaded every run
@@ -265,36 +262,29 @@ def measure_v0(engine, image: str, recipe: Recipe, on_note=None, on_line=None) -
             if on_note:
                 on_note(f"v0: {step.label}: {step.run.strip().splitlines()[-1][:90]}")
             t = time.perf_counter()
-            ran = container.exec(["bash", "-c", SHELL_PRELUDE + step.run], env=env, workdir="/content", on_line=on_line)
-            seconds = time.perf_counter() - t
-            if ran.code != 0:
-                msg = f"v0 step {step.label} exited with status {ran.code}: " + " | ".join(ran.tail[-5:])
-                raise StepFailed(msg)
-            run.phases[_v0_phase(step.run)] += seconds
+            run_step(container, f"v0 step {step.label}", step.run, env, on_line=on_line)
+            run.phases[_v0_phase(step.run)] += time.perf_counter() - t
     run.total = sum(run.phases.values())
     return run
 
 
 def measure_v1(engine, image: str, url: str, check: str | None, env_of_pack, on_line=None) -> tuple[Run, dict]:
-    from .bake import SHELL_PRELUDE, _step_env
+    from .bake import last_lines, run_step, step_env
     from .capture import docker as backend
 
     with backend.Container(engine, image, label="bench-v1") as container:
-        ran = container.exec(["python", "-c", _RESTORE, url], env=container.default_env(), workdir="/content")
+        ran = run_step(container, f"v1 restore of {url}", shlex.join(["python", "-c", _RESTORE, url]), container.environment())
         line = next((x for x in reversed(ran.tail) if x.startswith("PREBAKE-BENCH ")), None)
-        if ran.code != 0 or line is None:
-            msg = f"v1 restore of {url} failed in {image} (exit {ran.code}): " + " | ".join(ran.tail[-8:])
+        if line is None:
+            msg = f"v1 restore of {url} printed no PREBAKE-BENCH line {container.where}; {last_lines(ran)}"
             raise StepFailed(msg)
         data = json.loads(line.split(" ", 1)[1])
         check_seconds = 0.0
         if check:
             t = time.perf_counter()
-            done = container.exec(["bash", "-c", SHELL_PRELUDE + check], env=_step_env(container.default_env(), env_of_pack, {}),
-                                  workdir="/content", on_line=on_line)
+            run_step(container, "the pack's check after the v1 restore", check,
+                     step_env(container.environment(), env_of_pack, {}), on_line=on_line)
             check_seconds = time.perf_counter() - t
-            if done.code != 0:
-                msg = f"the pack's check failed after the v1 restore (exit {done.code}): " + " | ".join(done.tail[-5:])
-                raise StepFailed(msg)
     summed = data["phases"]
     weights = {"download": summed.get("download", 0.0), "decompress": summed.get("decompress", 0.0),
                "extract": summed.get("extract", 0.0)}

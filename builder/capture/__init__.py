@@ -1,12 +1,16 @@
-"""Capture: what a build changed, as a staging tree that mirrors / plus the paths it deleted.
+"""Capture: where a build runs and what it changed, as a staging tree that mirrors / plus the
+paths it deleted.
 
-Two backends produce the same `Change` list:
-- docker (capture.docker): the steps run in a container; the change is the container's layer.
-- scan (capture.scan): no container; file metadata under the roots is snapshotted before and
-  after the steps and compared (for building inside a real Colab runtime).
+A build runs at a `Site`, one small interface with two implementations (as cibuildwheel has one
+module per platform), so that bake has one pipeline:
 
-This module holds what both share: which changed paths may enter a pack (under a capture root,
-not excluded, not a credential) and the secret scan that refuses to pack a key or a token.
+    Site                    run a step, put files, list changes, export them, platform facts
+    ├── docker.Container    a container of an image; the changes are the container's layer
+    └── scan.Host           this machine (a real Colab runtime); the changes are two snapshots of
+                            file metadata under the roots, compared
+
+This module holds the interface and what both share: which changed paths may enter a pack (under
+a capture root, not excluded, not a credential) and the secret scan that refuses a key or a token.
 """
 
 from __future__ import annotations
@@ -17,8 +21,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._proc import Ran
+    from ..manifest import Platform
 
 ADDED, CHANGED, DELETED = "A", "C", "D"
 
@@ -55,6 +66,35 @@ _MIN_SECRET = 8
 class Change:
     kind: str  # ADDED, CHANGED or DELETED
     path: str  # absolute
+
+
+class Site(Protocol):
+    """Where a build's steps run and its changes are read."""
+
+    where: str  # how messages name the place: "in IMAGE", "in this runtime"
+    workdir: str | None  # where steps start: /content in a container (as in Colab), the current folder here
+
+    def environment(self) -> dict[str, str]:
+        """The variables a step starts from (the image's, or this process's)."""
+
+    def exec(self, argv: list[str], *, env: dict[str, str] | None = None, workdir: str | None = None,
+             on_line: Callable[[str], None] | None = None, mask: Iterable[str] = ()) -> Ran:
+        """Run `argv` there, each output line (masked) to `on_line`; the exit code and the last lines."""
+
+    def put_file(self, dest: str, src: Path, mode: int = 0o644) -> None:
+        """Copy the local file `src` to `dest` there, with `mode`."""
+
+    def put_tree(self, src: Path, dest: str) -> None:
+        """Copy the local tree `src` (modes, mtimes, symlinks kept) into `dest` there."""
+
+    def changes(self) -> list[Change]:
+        """What the build changed there."""
+
+    def export(self, paths: list[str], staging: Path) -> None:
+        """Copy `paths` (not recursing into folders) from there into `staging`, which mirrors /."""
+
+    def platform(self) -> Platform:
+        """The runtime facts there (OS, arch, Python, ABI, glibc, CUDA) for the manifest."""
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""The docker backend: a container that always cleans up, exec with streamed output, the layer's
-changes, and tar in and out of the container.
+"""The docker backend: a container that always cleans up and is a build `Site` (exec with streamed
+output, the layer's changes, tar in and out of the container).
 
 Every container uses host networking (the engines prebake runs on may have no bridge) and gets a
 `prebake-<uuid>` name; set PREBAKE_KEEP_CONTAINER=1 to keep it for inspection after a failure.
@@ -11,6 +11,7 @@ import collections
 import io
 import json
 import logging
+import os
 import subprocess
 import tarfile
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import settings
+from .._proc import TAIL_LINES, Output, Ran
 from ..errors import ContainerEngineError
 from ..manifest import Platform
 from . import ADDED, CHANGED, DELETED, Change
@@ -28,7 +30,6 @@ log = logging.getLogger(__name__)
 
 MIN_API = (1, 41)
 _KINDS = {0: CHANGED, 1: ADDED, 2: DELETED}
-TAIL_LINES = 30
 _FACTS = r"""
 import json, os, platform, sys, sysconfig
 def osr():
@@ -45,19 +46,30 @@ print(json.dumps({"os": osr(), "arch": platform.machine(), "python": "%d.%d" % s
 """
 
 
+# Where no engine runs (a Colab session), the way to build anyway, and what it gives up.
+SCAN_HINT = ("or build in this runtime with `--backend scan` (a recipe's `backend = \"scan\"`): it runs the steps "
+             "on this machine and packs what they change under the recipe's capture roots, but cannot isolate "
+             "them (the steps change this machine, and what it already has is neither packed nor checked)")
+
+
 def client():
-    """A connected Docker client, or one error saying what is missing."""
+    """A connected Docker client, or one line saying what is missing and how to build without it."""
     try:
         import docker
         from docker.errors import DockerException
     except ModuleNotFoundError as e:
-        msg = "the docker build backend needs the docker SDK: pip install 'prebake[build]'"
+        msg = f"the docker build backend needs the docker SDK: pip install 'prebake[build]', {SCAN_HINT}"
         raise ContainerEngineError(msg) from e
+    socket = (os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock").removeprefix("unix://")
+    if "://" not in socket and not os.path.exists(socket):
+        msg = f"cannot reach a Docker engine (no socket at {socket}): start dockerd (or set DOCKER_HOST), {SCAN_HINT}"
+        raise ContainerEngineError(msg)
     try:
         engine = docker.from_env(timeout=600)
         version = engine.version()
     except DockerException as e:
-        msg = f"cannot reach a Docker engine ({e}); start dockerd (or set DOCKER_HOST) and try again"
+        reason = " ".join(str(e).split())
+        msg = f"cannot reach a Docker engine ({reason}): start dockerd (or set DOCKER_HOST), {SCAN_HINT}"
         raise ContainerEngineError(msg) from e
     api = tuple(int(x) for x in str(version.get("ApiVersion", "0.0")).split(".")[:2])
     if api < MIN_API:
@@ -85,18 +97,16 @@ def _exec_frames(api, exec_id: str):
             raw.close()
 
 
-class ExecResult:
-    def __init__(self, code: int, tail: list[str]) -> None:
-        self.code, self.tail = code, tail
-
-
 class Container:
     """`with Container(engine, image) as c:` starts an idle container and always removes it."""
 
-    def __init__(self, engine, image: str, *, env: dict[str, str] | None = None, label: str = "build") -> None:
-        self.engine, self.image, self.env = engine, image, env or {}
+    workdir = "/content"
+
+    def __init__(self, engine, image: str, *, label: str = "build") -> None:
+        self.engine, self.image = engine, image
         self.name = f"prebake-{uuid.uuid4().hex[:12]}"
         self.label = label
+        self.where = f"in {image}"
         self._container = None
 
     @property
@@ -148,35 +158,26 @@ class Container:
     # ------------------------------------------------------------ running things
 
     def exec(self, argv: list[str], *, env: dict[str, str] | None = None, workdir: str | None = None,
-             on_line: Callable[[str], None] | None = None, mask: Iterable[str] = ()) -> ExecResult:
+             on_line: Callable[[str], None] | None = None, mask: Iterable[str] = ()) -> Ran:
         """Run `argv`, passing each output line (stdout and stderr, masked) to `on_line`."""
         from docker.errors import DockerException
 
         api = self.engine.api
-        secrets = [m for m in mask if m]
-        tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        output = Output(on_line, mask)
         pending = ""
-
-        def emit(line: str) -> None:
-            for secret in secrets:
-                line = line.replace(secret, "***")
-            tail.append(line)
-            if on_line is not None:
-                on_line(line)
-
         try:
             exec_id = api.exec_create(self.id, argv, environment=env or None, workdir=workdir, stdout=True, stderr=True)["Id"]
             for _stream, chunk in _exec_frames(api, exec_id):
                 pending += chunk.decode(errors="replace")
                 *lines, pending = pending.split("\n")
                 for line in lines:
-                    emit(line.rstrip("\r"))
+                    output.line(line.rstrip("\r"))
             if pending:
-                emit(pending)
+                output.line(pending)
             code = api.exec_inspect(exec_id)["ExitCode"]
         except DockerException as e:
             raise _engine_error(f"cannot run {argv[0]} in container {self.name}", e) from e
-        return ExecResult(code if code is not None else -1, list(tail))
+        return output.ran(code if code is not None else -1)
 
     def output(self, argv: list[str]) -> str:
         """Stdout of a short command that must succeed."""
@@ -199,7 +200,7 @@ class Container:
                 continue
         return Platform(os=None)
 
-    def default_env(self) -> dict[str, str]:
+    def environment(self) -> dict[str, str]:
         config = self.engine.api.inspect_image(self.image)["Config"]
         return dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
 
@@ -215,6 +216,8 @@ class Container:
 
     def put_tree(self, src: Path, dest: str = "/") -> None:
         """Copy the tree at `src` (modes, mtimes and symlinks kept) into the container at `dest`."""
+        if dest != "/":
+            self.output(["mkdir", "-p", dest])
         with tempfile.TemporaryFile() as archive:
             subprocess.run(["tar", "-C", str(src), "--numeric-owner", "--owner=0", "--group=0", "-cf", "-", "."],
                            stdout=archive, check=True)

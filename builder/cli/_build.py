@@ -19,6 +19,16 @@ def _echo_note(text: str) -> None:
     click.echo(f"==> {text}", err=True)
 
 
+def resolve_backend(backend: str | None) -> str | None:
+    """--backend as given; unset in Colab, where no Docker engine runs, the scan backend, said in one note."""
+    from ..capture.scan import in_colab
+
+    if backend is None and in_colab():
+        _echo_note("in Colab: building in this runtime with the scan backend (--backend docker to use a Docker engine)")
+        return "scan"
+    return backend
+
+
 @cli.command("build")
 @click.argument("recipes", nargs=-1, required=True)
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Folder for the packs (one OUT/NAME per recipe).")
@@ -27,7 +37,7 @@ def _echo_note(text: str) -> None:
 @click.option("--no-pins", is_flag=True, help="Do not install the runtime's pinned wheels in the mirror image (they still constrain pip).")
 @click.option("--gpu", is_flag=True, help="Use the runtime's GPU pins (torch, ...).")
 @click.option("--backend", type=click.Choice(["docker", "scan"]), default=None,
-              help="Override the recipes' backend: scan builds in this runtime without a container.")
+              help="Override the recipes' backend: scan builds in this runtime without a container (the default in Colab).")
 @click.option("--force", is_flag=True, help="Rebuild even if the recipe and the image did not change.")
 @click.option("--no-check", is_flag=True, help="Do not run the recipe's check after the build.")
 @click.option("--check-image", help="Image for the check (default: the mirror image; scan builds check only with this).")
@@ -47,6 +57,7 @@ def build_cmd(recipes: tuple[str, ...], out: Path, base_image: str | None, pytho
     from ..shipped import recipe_path
 
     loaded = [load(recipe_path(spec)) for spec in recipes]
+    backend = resolve_backend(backend)
     if backend:
         loaded = [dataclasses.replace(r, backend=backend) for r in loaded]
     options = BuildOptions(

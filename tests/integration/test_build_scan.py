@@ -10,6 +10,8 @@ from prebake.errors import UsageError
 from prebake.recipe import parse
 from prebake.restore import restore
 
+from .conftest import prebake
+
 
 def _recipe(root: Path, url: str, sha: str) -> str:
     return f"""
@@ -89,3 +91,33 @@ roots = ["{root}/opt/x"]
     else:
         raise AssertionError("a private key was packed")
     assert not (tmp_path / "out" / "keyed").exists()
+
+
+def test_without_a_docker_engine_scan_builds_and_docker_says_how_in_one_line(tmp_path: Path) -> None:
+    """No engine reachable (DOCKER_HOST points nowhere): `--backend scan` still builds a pack here,
+    and the docker backend fails with one line (exit 3) that names the way out and its limits."""
+    root = tmp_path / "root"
+    recipe = tmp_path / "small.toml"
+    recipe.write_text(f"""
+name = "small"
+version = "1"
+runtime = "2026.07"
+install = ["mkdir -p {root}/opt/small && echo hi > {root}/opt/small/hello.txt"]
+[capture]
+roots = ["{root}/opt/small"]
+""")
+    nowhere = {"DOCKER_HOST": "unix:///nonexistent.sock", "COLAB_RELEASE_TAG": ""}
+    built = prebake("build", str(recipe), "-o", str(tmp_path / "out"), "--backend", "scan", env=nowhere)
+    assert "built small 1" in built.stdout
+    assert (tmp_path / "out" / "small" / "manifest.json").is_file()
+
+    refused = prebake("build", str(recipe), "-o", str(tmp_path / "docker-out"), env=nowhere, check=False)
+    assert refused.returncode == 3, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    line = refused.stderr.strip()
+    assert line.startswith("prebake: error: cannot reach a Docker engine (")
+    assert "start dockerd (or set DOCKER_HOST)" in line
+    assert "build in this runtime with `--backend scan`" in line
+    assert "packs what they change under the recipe's capture roots" in line
+    assert "cannot isolate them" in line
+    assert not (tmp_path / "docker-out" / "small").exists()
