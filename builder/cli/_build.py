@@ -41,7 +41,7 @@ def resolve_backend(backend: str | None) -> str | None:
 @click.option("--force", is_flag=True, help="Rebuild even if the recipe and the image did not change.")
 @click.option("--no-check", is_flag=True, help="Do not run the recipe's check after the build.")
 @click.option("--check-image", help="Image for the check (default: the mirror image; scan builds check only with this).")
-@click.option("--level", type=click.IntRange(1, 22), default=None, help="zstd level (default 3; 19 for releases).")
+@click.option("--level", type=click.IntRange(1, 22), default=None, help="zstd level (default 9; 19 for releases).")
 @click.option("--part-size", default="64M", show_default=True, help="Target compressed size of a part.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not stream the steps' output.")
 def build_cmd(recipes: tuple[str, ...], out: Path, base_image: str | None, python: str | None, no_pins: bool, gpu: bool,

@@ -165,3 +165,12 @@ def test_a_path_wins_over_a_shipped_name_and_an_unknown_name_lists_the_shipped_o
     assert recipe_path("hello") == Path("hello")
     with pytest.raises(UsageError, match=r"'nope' is neither a file nor a shipped recipe; .*hello.*opensmile"):
         recipe_path("nope")
+
+
+def test_the_level_help_states_the_real_default():
+    from prebake.cli import cli
+    from prebake.pack import DEFAULT_LEVEL
+
+    for command in (cli.commands["pack"], cli.commands["build"]):
+        [level] = [p for p in command.params if p.name == "level"]
+        assert f"default {DEFAULT_LEVEL};" in level.help
