@@ -269,7 +269,7 @@ def download(fetch: Fetch, label: str, cache: Path) -> Path:
     return final
 
 
-def _shipped(recipe: Recipe, item: File) -> Path:
+def shipped_file(recipe: Recipe, item: File) -> Path:
     """A [[file]] of the recipe, refused if it changed since the recipe was read (the digest covers it)."""
     path = Path(item.path)
     try:
@@ -378,7 +378,7 @@ def _put_inputs(site: Site, recipe: Recipe, options: BuildOptions, work: Path) -
         else:
             site.put_file(fetch.dest, local, fetch.mode)
     for item in recipe.files:
-        site.put_file(item.dest, _shipped(recipe, item), item.mode)
+        site.put_file(item.dest, shipped_file(recipe, item), item.mode)
 
 
 # ---------------------------------------------------------------- the backends: what differs before the site opens

@@ -31,6 +31,7 @@ from pathlib import Path
 from .errors import StepFailed, UsageError
 from .manifest import MANIFEST_NAME, loads
 from .recipe import Recipe
+from .setup_runner import TIMING
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_REPOSITORY = "prebake-bench"
@@ -247,7 +248,7 @@ class Run:
 
 
 def measure_v0(engine, image: str, recipe: Recipe, on_note=None, on_line=None) -> Run:
-    from .bake import download, run_step, step_env
+    from .bake import download, run_step, shipped_file, step_env
     from .capture import docker as backend
 
     run = Run(0.0, dict.fromkeys(V0_PHASES, 0.0))
@@ -258,14 +259,45 @@ def measure_v0(engine, image: str, recipe: Recipe, on_note=None, on_line=None) -
             local = download(fetch, f"fetch[{i}]", Path(cache))  # an empty cache: downloaded every run
             container.put_file(fetch.dest, local, fetch.mode)
             run.phases["download"] += time.perf_counter() - t
+        for item in recipe.files:
+            container.put_file(item.dest, shipped_file(recipe, item), item.mode)
+        statements = _setup_statements(recipe)
         for step in recipe.install:
             if on_note:
                 on_note(f"v0: {step.label}: {step.run.strip().splitlines()[-1][:90]}")
+            timed: list[tuple[int, float]] = []
             t = time.perf_counter()
-            run_step(container, f"v0 step {step.label}", step.run, env, on_line=on_line)
-            run.phases[_v0_phase(step.run)] += time.perf_counter() - t
+            run_step(container, f"v0 step {step.label}", step.run, env, on_line=_timing_lines(timed, on_line))
+            seconds = time.perf_counter() - t
+            for index, spent in timed:  # a notebook's setup: each statement's own phase
+                run.phases[_v0_phase(statements[index])] += spent
+                seconds -= spent
+            run.phases[_v0_phase(step.run) if not timed else "build & other"] += max(0.0, seconds)
     run.total = sum(run.phases.values())
     return run
+
+
+def _setup_statements(recipe: Recipe) -> list[str]:
+    """The statements of the setup.ipynb a converted notebook's recipe runs, as shell-like text
+    (`%pip install` -> `pip install`) for _v0_phase; empty for other recipes."""
+    for item in recipe.files:
+        if item.src == "setup.ipynb":
+            cells = json.loads(Path(item.path).read_text())["cells"]
+            return ["\n".join(line.lstrip().lstrip("!%") for line in "".join(c["source"]).splitlines()) for c in cells]
+    return []
+
+
+def _timing_lines(timed: list[tuple[int, float]], on_line):
+    """An output-line callback that collects setup_runner's timing lines and passes the rest on."""
+
+    def take(line: str) -> None:
+        if line.startswith(TIMING + " "):
+            _, index, seconds = line.split()
+            timed.append((int(index), float(seconds)))
+        elif on_line:
+            on_line(line)
+
+    return take
 
 
 def measure_v1(engine, image: str, url: str, check: str | None, env_of_pack, on_line=None) -> tuple[Run, dict]:

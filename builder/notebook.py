@@ -1,41 +1,49 @@
-"""v0 notebook -> recipe + v1 notebook: setup cells become recipe steps and one restore cell.
+"""v0 notebook -> recipe + v1 notebook, statement by statement.
 
-    cells --classify--> setup | research | mixed      (every code cell, in order)
-    setup cells   -> install steps of OUT/pack.toml   (`%pip` -> `python -m pip`, `!cmd` -> cmd,
-                                                       %%bash/%%sh bodies, subprocess/os.system calls,
-                                                       each prefixed with `cd DIR` where %cd moved)
-    v1.ipynb      =  v0 with the first setup cell replaced by ONE restore cell and the other setup
-                     cells removed (a removed cell that changed directory leaves a `%cd DIR` cell);
-                     research, mixed and markdown cells are kept exactly as they were
+Each code cell is read as IPython reads it (its own input transformer turns `!cmd`, `%magic`,
+`%%cell magic`, `$var` and `{expr}` into the calls IPython makes) and split into top-level Python
+statements. Each statement gets a kind and the reason for it:
 
-A shell command is setup when its program installs, downloads or builds (pip, apt-get, conda,
-wget, curl, git clone, make, tar, mkdir, ...); inspection commands (ls, nvidia-smi, pip show, ...)
-go along with either kind; anything else (running a tool, `python train.py`) is research. A cell
-with both is *mixed*: kept as it was and reported, its commands not in the recipe. A cell can be
-forced either way with the tags `prebake-setup` / `prebake-keep`. Python interpolation in a shell
-command (`!wget {url}`) cannot be translated: that cell is kept and reported too.
+    setup       installs, downloads or builds (pip in all spellings, apt, conda/mamba/condacolab,
+                mim, wget/curl/gdown, git clone + make/cmake, torch.hub downloads, ...), also
+                under if/try/for and through os.system or subprocess: runs at build time and leaves
+                v1, unless it binds a name that kept code uses (then it stays in v1 too)
+    definition  imports, functions, constants and form fields, %cd, %env, sys.path: stays in v1;
+                those before the last setup statement also run at build time (setup uses them)
+    needs-user  drive.mount and what reads the user's Drive, files.upload, input(), logins and
+                tokens, the user's own data by a form URL: stays in v1, never runs at build time
+    research    everything else: stays in v1
 
-Used by `prebake notebook`; the restore path never imports this module (it needs nbformat).
+Outputs (`write`): OUT/pack.toml runs OUT/setup.ipynb (the build statements, one cell each, in
+order) with OUT/run_setup.py (setup_runner.py) in one IPython shell inside the build, so
+interpolation, control flow, %cd and the variables the setup defines behave as in Colab;
+OUT/v1.ipynb is v0 less the statements that left, with one restore cell first, in v0's nbformat
+version; OUT/report.md says where every statement went and why. Cells tagged `prebake-setup` or
+`prebake-keep` are taken whole as setup or as research.
+
+Used by `prebake notebook`; the restore path never imports this module (nbformat, IPython).
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import copy
 import json
-import posixpath
 import re
 import shlex
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import settings
 from .errors import UsageError
 
-START_DIR = "/content"  # where Colab (and the builder's steps) start
-HOME = "/root"
+START_DIR = "/content"  # where Colab (and the setup runner) start
 DEFAULT_ROOTS = ("/usr", "/opt", "/etc", "/var/lib/dpkg", "/root", "/content")
 DEFAULT_SOURCE = "prebake.lock"
 TAG_SETUP, TAG_KEEP = "prebake-setup", "prebake-keep"
+BUILD_DIR = "/tmp/prebake-notebook"  # where the build finds setup.ipynb and run_setup.py (not captured)
 
 # Programs whose run installs, downloads or builds something: setup.
 _SETUP_PROGRAMS = {
@@ -44,40 +52,70 @@ _SETUP_PROGRAMS = {
     "tar", "unzip", "gunzip", "bunzip2", "unxz", "7z", "zstd", "mkdir", "cp", "mv", "ln", "rm", "chmod", "chown",
     "install", "ldconfig", "npm", "yarn", "cargo", "go", "rustup", "uv", "pipx", "poetry", "gcc", "g++", "cc",
     "c++", "nvcc", "huggingface-cli", "kaggle", "rsync", "touch", "sed", "tee", "update-alternatives", "pushd",
-    "popd", "cd", "export", "source", ".", "sh", "bash",
+    "popd", "cd", "export", "source", ".", "sh", "bash", "mim", "condacolab",
 }
 # Programs that only look: harmless in a setup cell, not setup on their own.
 _NEUTRAL_PROGRAMS = {
     "ls", "cat", "head", "tail", "echo", "printf", "pwd", "nvidia-smi", "nvcc --version", "df", "du", "free",
     "which", "whereis", "nproc", "lscpu", "uname", "env", "printenv", "wc", "file", "tree", "date", "true", ":",
-    "whoami", "id", "hostname", "sleep", "stat",
+    "whoami", "id", "hostname", "sleep", "stat", "set",
 }
+# Installers: a form value in their arguments picks a version or a branch, not the user's own data.
+_INSTALLERS = {"pip", "pip3", "conda", "mamba", "micromamba", "apt", "apt-get", "git", "mim", "uv"}
+_USER_DATA_PROGRAMS = {"yt-dlp", "youtube-dl", "youtube_dl"}
 _PIP_LOOKS = {"show", "list", "freeze", "--version", "-V", "check", "inspect"}
-_PY_SETUP_MODULES = {"pip", "spacy", "nltk.downloader", "ensurepip", "venv", "conda"}
-_SHELL_MAGICS = {"bash", "sh", "shell", "script"}
+_PY_SETUP_MODULES = {"pip", "spacy", "nltk.downloader", "ensurepip", "venv", "conda", "mim"}
+_SHELL_MAGICS = {"bash", "sh", "shell"}
+_WRAPPING_MAGICS = {"time", "timeit", "capture", "prun"}  # %%time over a setup cell is still setup
 _SUBPROCESS_CALLS = {"run", "call", "check_call", "check_output", "Popen", "getoutput", "getstatusoutput"}
-_INTERPOLATION = re.compile(r"(?<![$\\]){[A-Za-z_][^{}\s]*}")
+
+# Python calls, matched on the end of their dotted name.
+_SETUP_CALLS = ("condacolab.install", "condacolab.install_from_url", "condacolab.install_miniconda",
+                "condacolab.install_mambaforge", "condacolab.install_miniforge", "condacolab.install_anaconda",
+                "pip.main", "download_url_to_file", "urlretrieve", "wget.download", "gdown.download",
+                "gdown.download_folder", "gdown.cached_download", "hf_hub_download", "snapshot_download",
+                "nltk.download", "spacy.cli.download", "utils.get_file", "unpack_archive", "extractall")
+_USER_CALLS = ("drive.mount", "files.upload", "auth.authenticate_user", "userdata.get", "notebook_login",
+               "interpreter_login", "huggingface_hub.login", "wandb.login", "getpass", "kagglehub.login")
+_USER_BUILTINS = {"input", "getpass", "login"}
+_STATE_CALLS = ("os.chdir", "os.makedirs", "os.mkdir", "sys.path.append", "sys.path.insert", "sys.path.extend",
+                "os.environ.update", "os.environ.setdefault", "os.putenv", "warnings.filterwarnings",
+                "logging.basicConfig", "plt.style.use", "torch.manual_seed", "random.seed", "np.random.seed",
+                "set_seed", "write", "writelines", "open", "Path.mkdir", ".mkdir", ".write_text")
+_NEUTRAL_CALLS = ("print", "len", "str", "int", "float", "bool", "list", "dict", "set", "tuple", "range",
+                  "sorted", "enumerate", "zip", "exists", "isfile", "isdir", "os.path.join", "join", "basename",
+                  "dirname", "splitext", "abspath", "expanduser", "Path", "os.getcwd", "os.listdir", "glob",
+                  "glob.glob", "os.getenv", "os.environ.get", "format", "split", "strip", "replace", "startswith",
+                  "endswith", "is_available", "display", "Markdown", "HTML", "time.time", "time.sleep")
+_USER_PATHS = ("/content/drive", "/gdrive/", "/content/gdrive")
+_FORM_FIELD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]*)?=.*#\s*@param", re.M)
+_SHELL_NAMES = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)|\{([^{}]+)\}")
 
 
 @dataclass
-class Command:
-    """One translated shell command of a setup cell."""
+class Statement:
+    """One top-level statement of a v0 code cell and where it goes."""
 
-    run: str
-    kind: str  # setup | neutral | other
+    cell: int  # 1-based code-cell number, as users count
+    first_line: int  # 1-based, inclusive, in the cell's source
+    last_line: int
+    kind: str  # setup | definition | needs-user | research
+    reason: str
+    source: str  # the v0 text, which the build runs through IPython again
+    in_build: bool = False
+    in_v1: bool = True
+    binds: frozenset[str] = frozenset()
+    uses: frozenset[str] = frozenset()
 
+    @property
+    def lines(self) -> str:
+        return str(self.first_line) if self.first_line == self.last_line else f"{self.first_line}-{self.last_line}"
 
-@dataclass
-class CellPlan:
-    index: int  # position in the notebook's cells
-    number: int  # 1-based code-cell number, as users count
-    kind: str  # setup | research | mixed
-    commands: list[Command] = field(default_factory=list)
-    cwd_before: str = START_DIR
-    cwd_after: str = START_DIR
-    env: dict[str, str] = field(default_factory=dict)
-    reason: str = ""
-    first_line: str = ""
+    @property
+    def went(self) -> str:
+        if self.in_build and self.in_v1:
+            return "build and v1"
+        return "build" if self.in_build else "v1"
 
 
 @dataclass
@@ -85,26 +123,25 @@ class Conversion:
     """What `convert` found and produced."""
 
     name: str
-    cells: list[CellPlan]
+    statements: list[Statement]
     recipe_text: str
+    setup_notebook: object  # nbformat.NotebookNode: the build statements, one cell each
     v1: object  # nbformat.NotebookNode
+    source_label: str = ""
 
     @property
-    def setup(self) -> list[CellPlan]:
-        return [c for c in self.cells if c.kind == "setup"]
-
-    @property
-    def mixed(self) -> list[CellPlan]:
-        return [c for c in self.cells if c.kind == "mixed"]
+    def built(self) -> list[Statement]:
+        return [s for s in self.statements if s.in_build]
 
     def report(self) -> str:
-        lines = [f"setup cells (now in the recipe and replaced by one restore cell): "
-                 f"{', '.join(str(c.number) for c in self.setup)}"]
-        for cell in self.setup:
-            lines.append(f"  cell {cell.number}: {cell.first_line}")
-        for cell in self.mixed:
-            lines.append(f"kept cell {cell.number} as it was, not in the recipe: {cell.reason} ({cell.first_line})")
-        return "\n".join(lines)
+        """Where every statement went and why, as a Markdown table."""
+        setup = [s for s in self.statements if s.kind == "setup"]
+        rows = [f"# {self.source_label}: {len(setup)} setup statement(s) in the build, "
+                f"{sum(1 for s in self.statements if s.in_v1)} statement(s) kept in v1", "",
+                "| cell | line | kind | went to | why |", "|---|---|---|---|---|"]
+        for s in self.statements:
+            rows.append(f"| {s.cell} | {s.lines} | {s.kind} | {s.went} | {s.reason.replace('|', '/')} |")
+        return "\n".join(rows)
 
 
 # ---------------------------------------------------------------- reading
@@ -130,6 +167,7 @@ def read(path: Path):
         msg = f"{path} is not a notebook nbformat can read: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
         raise UsageError(msg) from None
     return nb
+
 
 
 # ---------------------------------------------------------------- classifying shell commands
@@ -193,205 +231,310 @@ def shell_kind(command: str) -> str:
 
 
 def _drop_sudo(command: str) -> str:
-    """Colab runs as root and so do build steps: `sudo cmd` -> `cmd` at the start of each command."""
+    """Colab runs as root and so do builds: `sudo cmd` -> `cmd` at the start of each command."""
     return re.sub(r"(^|[;&|]\s*)sudo\s+(-\S+\s+)*", r"\1", command)
 
 
-# ---------------------------------------------------------------- classifying a cell
+# ---------------------------------------------------------------- reading cells as IPython does
 
 
-class _Unclassifiable(Exception):
-    pass
+def _transform(code: str) -> str:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(code)
 
 
-def _literal(node: ast.AST) -> str | list[str]:
-    """A string or list of strings from a literal (sys.executable counts as 'python')."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.Attribute) and ast.unparse(node) == "sys.executable":
-        return "python"
-    if isinstance(node, (ast.List, ast.Tuple)):
-        items = [_literal(item) for item in node.elts]
-        if all(isinstance(i, str) for i in items):
-            return items  # type: ignore[return-value]
-    raise _Unclassifiable(f"`{ast.unparse(node)}` is not a literal command")
-
-
-def _python_statement(stmt: ast.stmt) -> tuple[str, str] | None:
-    """('shell', cmd) / ('cd', dir) / ('neutral', '') for a statement a setup cell may hold; None if research."""
-    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-        modules = [a.name for a in stmt.names] if isinstance(stmt, ast.Import) else [stmt.module or ""]
-        return ("neutral", "") if all(m in ("os", "subprocess", "sys", "shutil", "shlex") for m in modules) else None
-    if not isinstance(stmt, ast.Expr) or not isinstance(stmt.value, ast.Call):
-        return None
-    call = stmt.value
-    name = ast.unparse(call.func)
-    try:
-        if name in ("os.system",) or (name.startswith("subprocess.") and name.split(".", 1)[1] in _SUBPROCESS_CALLS):
-            if not call.args:
+def _cell_magic_line(lines: list[str]) -> int | None:
+    """The index of a `%%magic` line that only comments, blank lines or a docstring precede (Colab
+    forms put `#@title` first): the cell is that magic's."""
+    for i, line in enumerate(lines):
+        if line.startswith("%%"):
+            try:
+                before = ast.parse("\n".join(lines[:i]))
+            except SyntaxError:
                 return None
-            value = _literal(call.args[0])
-            return "shell", value if isinstance(value, str) else shlex.join(value)
-        if name == "os.chdir" and call.args:
-            value = _literal(call.args[0])
-            return ("cd", value) if isinstance(value, str) else None
-        if name == "os.makedirs" and call.args:
-            value = _literal(call.args[0])
-            return ("shell", f"mkdir -p {shlex.quote(value)}") if isinstance(value, str) else None
-        if name == "print" and all(isinstance(a, ast.Constant) for a in call.args):
-            return "neutral", ""
-    except _Unclassifiable:
-        return None
+            docstring_only = all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in before.body)
+            return i if docstring_only else None
+        if line.strip() and not line.lstrip().startswith(("#", '"', "'")):
+            return None
     return None
 
 
-def _logical_lines(source: str) -> list[tuple[int, str]]:
-    """(line number, text) with backslash continuations of top-level magics joined."""
-    out: list[tuple[int, str]] = []
-    lines = source.splitlines()
-    i = 0
+def _join_continuations(lines: list[str]) -> tuple[list[str], dict[int, int]]:
+    """`!cmd \\` lines joined as IPython joins them, padded with blank lines so line numbers hold;
+    maps a joined line's number to how many lines it swallowed."""
+    out, swallowed, i = [], {}, 0
     while i < len(lines):
         text, start = lines[i], i
-        if text.startswith(("!", "%")):
+        if text.lstrip().startswith(("!", "%")):
             while text.endswith("\\") and i + 1 < len(lines):
                 i += 1
                 text = text[:-1] + " " + lines[i].strip()
-        out.append((start, text))
+        out.append(text)
+        out.extend([""] * (i - start))
+        if i > start:
+            swallowed[start + 1] = i - start
         i += 1
+    return out, swallowed
+
+
+def _statements_of(source: str, cell: int) -> list[tuple[ast.stmt | None, int, int, str]]:
+    """(node, first line, last line, v0 text) per top-level statement; node None when IPython
+    could not read the cell (it is kept as it is)."""
+    lines = source.splitlines()
+    magic = _cell_magic_line(lines)
+    if magic is not None:
+        text = "\n".join(lines[magic:])
+        tree = ast.parse(_transform(text))
+        return [(tree.body[0], magic + 1, len(lines), text)]
+    joined, swallowed = _join_continuations(lines)
+    try:
+        tree = ast.parse(_transform("\n".join(joined) + "\n"))
+    except SyntaxError:
+        return [(None, 1, len(lines), source)] if source.strip() else []
+    out = []
+    for node in tree.body:
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        last = (node.end_lineno or node.lineno)
+        last += swallowed.get(last, 0)
+        out.append((node, first, last, "\n".join(lines[first - 1:last])))
     return out
 
 
-def _resolve(cwd: str, target: str) -> str:
-    target = target.strip()
-    if target in ("", "~"):
-        return HOME
-    if target.startswith("~/"):
-        target = HOME + target[1:]
-    return posixpath.normpath(posixpath.join(cwd, target))
+# ---------------------------------------------------------------- what a statement does
 
 
-def classify(cell, index: int, number: int, cwd: str) -> CellPlan:
-    """Classify one code cell, translating its setup commands (run in `cwd`)."""
-    source = cell.source if isinstance(cell.source, str) else "".join(cell.source)
-    plan = CellPlan(index, number, "research", cwd_before=cwd, cwd_after=cwd,
-                    first_line=next((line.strip() for line in source.splitlines() if line.strip()), "")[:80])
-    tags = set(cell.get("metadata", {}).get("tags", []))
-    try:
-        _classify(source, plan)
-    except _Unclassifiable as e:
-        plan.kind, plan.reason, plan.commands = "mixed", str(e), []
-    kinds = {c.kind for c in plan.commands}
-    if plan.kind != "mixed":
-        if "other" in kinds and "setup" in kinds:
-            plan.kind = "mixed"
-            plan.reason = "it mixes setup with research (" + next(c.run for c in plan.commands if c.kind == "other")[:60] + ")"
-        elif "setup" in kinds and "other" not in kinds:
-            plan.kind = "setup"
-        else:
-            plan.kind = "research"
-    if TAG_KEEP in tags:
-        plan.kind, plan.reason = "research", ""
-    elif TAG_SETUP in tags:
-        if plan.kind == "mixed" and not plan.commands:
-            msg = f"cell {number} is tagged {TAG_SETUP} but cannot be translated: {plan.reason}"
-            raise UsageError(msg)
-        plan.kind = "setup"
-    if plan.kind != "setup":
-        plan.commands = []
-    return plan
-
-
-def _classify(source: str, plan: CellPlan) -> None:
-    stripped = source.lstrip()
-    first, _, body = stripped.partition("\n")
-    if first.startswith("%%capture"):
-        return _classify(body, plan)
-    if first.startswith("%%"):
-        magic = first[2:].split()
-        if magic and magic[0] in _SHELL_MAGICS:
-            if magic[0] == "script" and (len(magic) < 2 or magic[1] not in ("bash", "sh")):
-                plan.commands.append(Command(stripped, "other"))
-                return None
-            if _INTERPOLATION.search(body) and magic[0] == "shell":
-                raise _Unclassifiable("its shell commands use Python values ({...})")
-            kind = "setup" if any(shell_kind(line) == "setup" for line in body.splitlines() if line.strip()) else "other"
-            plan.commands.append(Command(_in_dir(plan.cwd_after, _drop_sudo(body.strip("\n"))), kind))
-            return None
-        plan.commands.append(Command(first, "other"))
-        return None
-    python: list[str] = []
-    for _, line in _logical_lines(source):
-        text = line.strip()
-        if not line.startswith(("!", "%")):
-            python.append(line)
-            continue
-        python.append("")  # keeps line numbers of the Python around it
-        _python_chunk(python, plan)
-        python = []
-        if text.startswith("!"):
-            command = text[1:].strip()
-            if command.startswith("!"):
-                command = command[1:].strip()
-            if _INTERPOLATION.search(command):
-                raise _Unclassifiable(f"`{text[:60]}` uses Python values")
-            _shell(command, plan)
-        elif text.startswith("%"):
-            _line_magic(text, plan)
-    _python_chunk(python, plan)
+def _text(node: ast.AST) -> str | None:
+    """A command's text from a literal, an f-string (its values as {...}), a + of those or a list."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "{" + ast.unparse(v.value) + "}" for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _text(node.left), _text(node.right)
+        return None if left is None or right is None else left + right
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_text(item) if not (isinstance(item, ast.Attribute) and ast.unparse(item) == "sys.executable")
+                 else "python" for item in node.elts]
+        return None if any(i is None for i in items) else " ".join(items)  # type: ignore[arg-type]
+    if isinstance(node, ast.Attribute) and ast.unparse(node) == "sys.executable":
+        return "python"
     return None
 
 
-def _python_chunk(lines: list[str], plan: CellPlan) -> None:
-    code = "\n".join(lines)
-    if not code.strip():
-        return
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        plan.commands.append(Command(code.strip().splitlines()[0], "other"))
-        return
-    for stmt in tree.body:
-        found = _python_statement(stmt)
-        if found is None:
-            plan.commands.append(Command(ast.unparse(stmt).splitlines()[0], "other"))
-        elif found[0] == "shell":
-            _shell(found[1], plan)
-        elif found[0] == "cd":
-            plan.cwd_after = _resolve(plan.cwd_after, found[1])
+def _ends(name: str, suffixes: tuple[str, ...]) -> bool:
+    return any(name == s or name.endswith("." + s.lstrip(".")) for s in suffixes)
 
 
-def _shell(command: str, plan: CellPlan) -> None:
-    command = _drop_sudo(command)
-    plan.commands.append(Command(_in_dir(plan.cwd_after, command), shell_kind(command)))
+class _Facts:
+    """What one statement does: (kind, detail) actions; kinds setup, user, state, neutral, other."""
+
+    def __init__(self, forms: set[str]) -> None:
+        self.forms = forms
+        self.actions: list[tuple[str, str]] = []
+
+    def add(self, kind: str, detail: str) -> None:
+        self.actions.append((kind, detail))
+
+    def kinds(self) -> set[str]:
+        return {kind for kind, _ in self.actions}
+
+    def first(self, kind: str) -> str:
+        return next(detail for k, detail in self.actions if k == kind)
+
+    def shell(self, command: str, via: str) -> None:
+        command = _drop_sudo(command.strip())
+        first = command.splitlines()[0][:70] if command else ""
+        shown = f"`!{first}`" if via == "!" else f"{via} `{first}`"
+        if any(path in command for path in _USER_PATHS):
+            return self.add("user", f"{shown} reads the user's Google Drive")
+        words = [w for words in _simple_commands(command) for w in words[:1]]
+        programs = {w.rsplit("/", 1)[-1] for w in words}
+        if programs & _USER_DATA_PROGRAMS:
+            return self.add("user", f"{shown} downloads the user's own media")
+        interpolated = {m.group(1) or m.group(2).strip() for m in _SHELL_NAMES.finditer(command)}
+        named = {n for expr in interpolated for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr)}
+        kind = shell_kind(command)
+        if kind == "setup" and named & self.forms and not programs & _INSTALLERS and not _is_pip(command):
+            form = sorted(named & self.forms)[0]
+            return self.add("user", f"{shown} uses the form field {form}, the user's own input")
+        self.add(kind, f"{shown} " + {"setup": "installs, downloads or builds", "neutral": "only looks",
+                                       "other": "runs a program"}[kind])
+
+    def magic(self, name: str, args: str) -> None:
+        name = name.lstrip("%")
+        if name in ("pip", "conda", "mamba", "micromamba"):
+            looks = name == "pip" and args.split()[:1] and args.split()[0] in _PIP_LOOKS
+            return self.add("neutral" if looks else "setup", f"%{name} {args[:60]}".strip())
+        if name in ("cd", "env", "set_env", "matplotlib", "load_ext", "reload_ext", "autoreload", "config", "mkdir",
+                    "pushd", "popd", "bookmark", "alias"):
+            return self.add("state", f"%{name} {args[:60]}".strip())
+        if name in ("sx", "system"):
+            return self.shell(args, f"%{name}")
+        if name == "run":
+            return self.shell(f"python {args}", "%run")
+        if name in _WRAPPING_MAGICS:
+            return self.code(args)
+        self.add("other", f"%{name}")
+
+    def cell_magic(self, name: str, line: str, body: str) -> None:
+        if name in _SHELL_MAGICS or (name == "script" and line.split()[:1] in (["bash"], ["sh"])):
+            kinds = {shell_kind(_drop_sudo(cmd)) for cmd in body.splitlines() if cmd.strip() and not cmd.lstrip().startswith("#")}
+            if any(path in body for path in _USER_PATHS):
+                return self.add("user", f"%%{name} reads the user's Google Drive")
+            kind = "setup" if "setup" in kinds else "other" if "other" in kinds else "neutral"
+            return self.add(kind, f"%%{name} cell " + ("installs, downloads or builds" if kind == "setup" else "runs commands"))
+        if name in _WRAPPING_MAGICS:
+            return self.code(body)
+        if name == "writefile":
+            return self.add("state", f"%%writefile {line[:60]}")
+        self.add("other", f"%%{name}")
+
+    def code(self, code: str) -> None:
+        try:
+            tree = ast.parse(_transform(code))
+        except SyntaxError:
+            return self.add("other", "code IPython cannot read")
+        for node in tree.body:
+            self.visit(node)
+
+    def visit(self, node: ast.AST) -> None:
+        for sub in _walk_outside_definitions(node):
+            if isinstance(sub, ast.Call):
+                self.call(sub)
+            elif isinstance(sub, (ast.Assign, ast.AugAssign)) and any(
+                    ast.unparse(t).startswith("os.environ[") for t in getattr(sub, "targets", [getattr(sub, "target", None)])):
+                self.add("state", f"sets {ast.unparse(sub.targets[0] if isinstance(sub, ast.Assign) else sub.target)}")
+
+    def call(self, call: ast.Call) -> None:
+        name = ast.unparse(call.func)
+        args = [_text(a) for a in call.args]
+        if name == "get_ipython":
+            return None
+        if name in ("get_ipython().system", "get_ipython().getoutput", "os.system", "os.popen") or (
+                name.startswith("subprocess.") and name.split(".", 1)[1] in _SUBPROCESS_CALLS):
+            if args and args[0] is not None:
+                return self.shell(args[0], f"{name.replace('get_ipython().system', '!').replace('get_ipython().getoutput', '!')}")
+            return self.add("other", f"{name}(...) with a command prebake cannot read")
+        if name == "get_ipython().run_line_magic" and len(args) == 2 and args[0] is not None:
+            return self.magic(args[0], args[1] or "")
+        if name == "get_ipython().run_cell_magic" and len(args) == 3 and args[0] is not None:
+            return self.cell_magic(args[0], args[1] or "", args[2] or "")
+        if _ends(name, _USER_CALLS) or name in _USER_BUILTINS:
+            return self.add("user", f"{name}() needs the user")
+        if _ends(name, _SETUP_CALLS) or name.startswith("condacolab.install"):
+            return self.add("setup", f"{name}() installs or downloads")
+        if _ends(name, _STATE_CALLS):
+            return self.add("state", f"{name}()")
+        if _ends(name, _NEUTRAL_CALLS) or name.startswith("os.path."):
+            return self.add("neutral", f"{name}()")
+        self.add("other", f"calls {name}()")
 
 
-def _line_magic(text: str, plan: CellPlan) -> None:
-    name, _, args = text[1:].partition(" ")
-    args = args.strip()
-    if name in ("pip", "conda", "mamba"):
-        command = f"python -m pip {args}" if name == "pip" else f"{name} {args}"
-        kind = "neutral" if name == "pip" and args.split()[:1] and args.split()[0] in _PIP_LOOKS else "setup"
-        plan.commands.append(Command(_in_dir(plan.cwd_after, command), kind))
-    elif name == "cd":
-        words = [w for w in shlex.split(args) if w != "-q"] if args else []
-        if words and words[0].startswith("-"):
-            raise _Unclassifiable(f"`{text}` (only `%cd DIR` is translated)")
-        plan.cwd_after = _resolve(plan.cwd_after, words[0] if words else "")
-    elif name in ("env", "set_env"):
-        var, sep, value = args.partition("=") if "=" in args else args.partition(" ")
-        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", var.strip()):
-            plan.commands.append(Command(text, "neutral"))
-            return
-        plan.env[var.strip()] = value.strip()
-        plan.commands.append(Command(f"export {var.strip()}={shlex.quote(value.strip())}", "neutral"))
-    elif name in ("sx", "system"):
-        _shell(args, plan)
-    else:
-        plan.commands.append(Command(text, "other"))  # %matplotlib, %time, %load_ext ...: research
+def _is_pip(command: str) -> bool:
+    return bool(re.search(r"(^|\s)(python[0-9.]*\s+-m\s+)?pip3?\s", command))
 
 
-def _in_dir(cwd: str, command: str) -> str:
-    return command if cwd == START_DIR else f"cd {shlex.quote(cwd)}\n{command}"
+def _walk_outside_definitions(node: ast.AST):
+    """Every node of a statement except the bodies of functions, classes and lambdas (they run later)."""
+    todo = [node]
+    while todo:
+        current = todo.pop()
+        yield current
+        if current is not node and isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        todo.extend(reversed(list(ast.iter_child_nodes(current))))  # in source order
+
+
+def _binds(node: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for sub in _walk_outside_definitions(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            names.add(sub.id)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in sub.names if a.name != "*"}
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(sub.name)
+    return names
+
+
+def _uses(node: ast.AST) -> set[str]:
+    """Names a statement reads, those inside IPython's $var and {expr} interpolation included."""
+    names = {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and ("$" in sub.value or "{" in sub.value):
+            for m in _SHELL_NAMES.finditer(sub.value):
+                names |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.group(1) or m.group(2)))
+    return names
+
+
+def _kind(node: ast.stmt | None, facts: _Facts) -> tuple[str, str]:
+    if node is None:
+        return "research", "IPython cannot read this cell as Python: kept as it is"
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return "definition", f"defines {node.name}"
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return "definition", "imports " + ", ".join(a.name for a in node.names)
+    facts.visit(node)
+    kinds = facts.kinds()
+    if "user" in kinds:
+        return "needs-user", facts.first("user")
+    if "setup" in kinds:
+        reason = facts.first("setup")
+        return "setup", reason + ("; it also runs research, so it stays in v1 too" if "other" in kinds else "")
+    if "other" in kinds:
+        return "research", facts.first("other")
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        return "definition", "sets " + ", ".join(sorted(_binds(node))) if _binds(node) else "an assignment"
+    if "state" in kinds:
+        return "definition", facts.first("state") + " (notebook state)"
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+        return "definition", "a docstring or a bare value"
+    if any(isinstance(sub, (ast.Import, ast.ImportFrom)) for sub in ast.walk(node)):
+        return "definition", "imports under control flow"
+    return "research", facts.first("neutral") + " (inspection)" if "neutral" in kinds else "research code"
+
+
+def classify(nb) -> list[Statement]:
+    """Every top-level statement of every code cell, with its kind and where it goes."""
+    forms = {m.group(1) for cell in nb.cells if cell.cell_type == "code" for m in _FORM_FIELD.finditer(_source(cell))}
+    found: list[tuple[Statement, bool]] = []  # with: its facts hold research besides setup
+    number = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        number += 1
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        for node, first, last, text in _statements_of(_source(cell), number):
+            facts = _Facts(forms)
+            kind, reason = _kind(node, facts)
+            if TAG_KEEP in tags and kind != "needs-user":
+                kind, reason = "research", f"the cell is tagged {TAG_KEEP}"
+            elif TAG_SETUP in tags and kind != "needs-user":
+                kind, reason = "setup", f"the cell is tagged {TAG_SETUP}"
+            statement = Statement(number, first, last, kind, reason, text,
+                                  binds=frozenset(_binds(node) if node else ()), uses=frozenset(_uses(node) if node else ()))
+            found.append((statement, "other" in facts.kinds() and kind == "setup"))
+    statements = [s for s, _ in found]
+    last_setup = max((i for i, s in enumerate(statements) if s.kind == "setup"), default=-1)
+    needed: set[str] = set()
+    for i in range(len(statements) - 1, -1, -1):
+        statement, also_research = found[i]
+        if statement.kind == "setup":
+            statement.in_build = True
+            kept_for = sorted(statement.binds & needed)
+            statement.in_v1 = also_research or bool(kept_for)
+            if kept_for and not also_research:
+                statement.reason += f"; it stays in v1 too: it defines {', '.join(kept_for)}, which kept code uses"
+        elif statement.kind == "definition":
+            statement.in_build = i < last_setup
+        if statement.in_v1:
+            needed |= statement.uses
+    return statements
+
+
+def _source(cell) -> str:
+    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
 
 
 # ---------------------------------------------------------------- writing
@@ -403,43 +546,47 @@ def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def recipe_text(name: str, cells: list[CellPlan], *, runtime: str, source: str, prepare: tuple[str, ...] = (),
+def recipe_text(name: str, statements: list[Statement], *, runtime: str, source: str, prepare: tuple[str, ...] = (),
                 check: str | None = None, roots: tuple[str, ...] = DEFAULT_ROOTS) -> str:
-    steps: list[tuple[str, str]] = []
-    env: dict[str, str] = {}
-    for cell in cells:
-        if cell.kind != "setup":
-            continue
-        env.update(cell.env)
-        runs = [c.run for c in cell.commands if c.kind != "neutral"]  # inspection and %env: not steps
-        for i, run in enumerate(runs):
-            steps.append((f"cell {cell.number}" + (f" #{i + 1}" if len(runs) > 1 else ""), run))
-    prepare = tuple(prepare)
-    uses_apt = any(re.search(r"(^|[\s;&|])(apt|apt-get)\s+(-\S+\s+)*install\b", run) for _, run in steps)
+    built = [s for s in statements if s.in_build]
+    cells = sorted({s.cell for s in built if s.kind == "setup"})
+    # The runner needs IPython; installed in prepare, so it is in the build and not in the pack.
+    prepare = ("python3 -c 'import IPython' 2>/dev/null || python3 -m pip install -q 'ipython>=7.34'", *prepare)
+    uses_apt = any(re.search(r"(^|[\s;&|!])(apt|apt-get)\s+(-\S+\s+)*install\b", s.source) for s in built)
     if uses_apt and not any("apt-get update" in p or "apt update" in p for p in prepare):
         prepare = ("apt-get update -q", *prepare)
-    out = [f"# Made by `prebake notebook {source}` from its setup cells; edit freely.",
+    run = f"python3 {BUILD_DIR}/run_setup.py {BUILD_DIR}/setup.ipynb"
+    label = f"the setup of {source}: cells {', '.join(map(str, cells))} ({len(built)} statements, run as Colab runs them)"
+    out = [f"# Made by `prebake notebook {source}` from its setup statements (setup.ipynb, run by run_setup.py).",
            "# Build: prebake build pack.toml -o packs   (or `prebake notebook ... --build`)",
-           f"name = {json.dumps(name)}", 'version = "1"', f"runtime = {json.dumps(runtime)}"]
-    if prepare:
-        out.append("# Run before the steps and not packed: the mirror image lacks what Colab has (apt lists, compilers).")
-        out.append("prepare = [" + ", ".join(_toml_string(p) for p in prepare) + "]")
-    out.append("install = [")
-    for label, run in steps:
-        out.append(f"  {{ name = {json.dumps(label)}, run = {_toml_string(run)} }},")
-    out.append("]")
+           f"name = {json.dumps(name)}", 'version = "1"', f"runtime = {json.dumps(runtime)}",
+           "# Run before the setup and not packed: IPython for the runner, and what the mirror lacks.",
+           "prepare = [" + ", ".join(_toml_string(p) for p in prepare) + "]",
+           f"install = [{{ name = {json.dumps(label)}, run = {json.dumps(run)} }}]"]
     if check:
         out.append(f"check = {_toml_string(check)}")
-    out += ["", "[capture]", "roots = [" + ", ".join(json.dumps(r) for r in roots) + "]"]
-    if env:
-        out += ["", "[env.set]"] + [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in env.items()]
+    out += ["", "[[file]]", 'src = "setup.ipynb"', f'dest = "{BUILD_DIR}/setup.ipynb"',
+            "", "[[file]]", 'src = "run_setup.py"', f'dest = "{BUILD_DIR}/run_setup.py"',
+            "", "[capture]", "roots = [" + ", ".join(json.dumps(r) for r in roots) + "]"]
     return "\n".join(out) + "\n"
 
 
-def restore_cell_source(setup: list[CellPlan], source: str, cwd: str) -> str:
-    numbers = ", ".join(str(c.number) for c in setup)
-    lines = [
-        f"# prebake: v0's setup cells ({numbers}) restored from the pack they built (see pack.toml).",
+def setup_notebook(statements: list[Statement]):
+    """The build statements, one cell each, with their v0 cell and line for the runner's messages."""
+    import nbformat
+
+    cells = []
+    for s in statements:
+        if s.in_build:
+            cell = nbformat.v4.new_code_cell(s.source)
+            cell.metadata["prebake"] = {"cell": s.cell, "line": s.first_line, "kind": s.kind}
+            cells.append(cell)
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def restore_cell_source(source: str) -> str:
+    return "\n".join([
+        "# prebake: the setup of this notebook, restored from the pack it built (see pack.toml and report.md).",
         "try:",
         "    from prebake import restore",
         "except ImportError:  # a fresh runtime: one small wheel",
@@ -447,10 +594,53 @@ def restore_cell_source(setup: list[CellPlan], source: str, cwd: str) -> str:
         "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"prebake\"], check=True)",
         "    from prebake import restore",
         f"restore({source!r})  # shows what it restored; errors are one line with the fix",
-    ]
-    if cwd != START_DIR:
-        lines.append(f"%cd {cwd}")
-    return "\n".join(lines)
+    ])
+
+
+def _has_code(text: str) -> bool:
+    """Something besides comments, blank lines and docstrings is left."""
+    try:
+        tree = ast.parse(_transform(text))
+    except SyntaxError:
+        return True
+    return any(not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)) for n in tree.body)
+
+
+def _v1(nb, statements: list[Statement], restore_source: str):
+    """v0 without the statements that left, one restore cell before the first code cell, in v0's
+    nbformat version (no cell ids below 4.5); kept cells keep their metadata and, if untouched,
+    their outputs."""
+    import nbformat
+
+    v1 = copy.deepcopy(nb)
+    by_cell: dict[int, list[Statement]] = {}
+    for s in statements:
+        by_cell.setdefault(s.cell, []).append(s)
+    cells, number, restore_at = [], 0, None
+    for cell in v1.cells:
+        if cell.cell_type != "code":
+            cells.append(cell)
+            continue
+        number += 1
+        if restore_at is None:
+            restore_at = len(cells)
+        gone = [s for s in by_cell.get(number, []) if not s.in_v1]
+        if gone:
+            lines = _source(cell).splitlines()
+            drop = {n for s in gone for n in range(s.first_line, s.last_line + 1)}
+            text = "\n".join(line for n, line in enumerate(lines, 1) if n not in drop).strip("\n")
+            if not _has_code(text):
+                continue
+            cell.source = text
+            cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    restore = nbformat.v4.new_code_cell(restore_cell_source(restore_source))
+    restore.metadata["tags"] = ["prebake-restore"]
+    if (v1.nbformat, v1.nbformat_minor) < (4, 5):
+        restore.pop("id", None)
+    cells.insert(restore_at if restore_at is not None else len(cells), restore)
+    v1.cells = cells
+    return v1
 
 
 def slug(text: str) -> str:
@@ -460,65 +650,49 @@ def slug(text: str) -> str:
 
 def convert(nb, *, name: str, source_label: str, runtime: str = settings.RUNTIME.default, restore_source: str = DEFAULT_SOURCE,
             prepare: tuple[str, ...] = (), check: str | None = None, roots: tuple[str, ...] = DEFAULT_ROOTS) -> Conversion:
-    """Classify every code cell, write the recipe text and the v1 notebook (a copy; `nb` is unchanged)."""
-    import copy
-
+    """Classify every statement, write the recipe text, the build's setup notebook and v1 (`nb` is unchanged)."""
     import nbformat
 
     from .recipe import parse
 
-    cells: list[CellPlan] = []
-    cwd, number = START_DIR, 0
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        number += 1
-        plan = classify(cell, index, number, cwd)
-        cells.append(plan)
-        cwd = plan.cwd_after
-    setup = [c for c in cells if c.kind == "setup"]
-    if not setup:
-        mixed = [c for c in cells if c.kind == "mixed"]
-        hint = f" (cells {', '.join(str(c.number) for c in mixed)} mix setup with research: split them, or tag the setup part {TAG_SETUP})" if mixed else ""
-        msg = f"{source_label} has no setup cells (no pip/apt/conda installs, downloads or builds found){hint}; no pack to make"
+    statements = classify(nb)
+    if not any(s.kind == "setup" for s in statements):
+        msg = (f"{source_label} has no setup statements (no pip/apt/conda installs, downloads or builds found); "
+               f"no pack to make (tag a cell {TAG_SETUP} to take it whole)")
         raise UsageError(msg)
-    text = recipe_text(name, cells, runtime=runtime, source=source_label, prepare=prepare, check=check, roots=roots)
-    parse(text, f"the recipe made from {source_label}")  # what we write must be a valid recipe
+    text = recipe_text(name, statements, runtime=runtime, source=source_label, prepare=prepare, check=check, roots=roots)
+    v1 = _v1(nb, statements, restore_source)
+    try:
+        nbformat.validate(v1)
+    except nbformat.ValidationError as e:  # a bug here, not in the notebook: say so plainly
+        msg = f"the v1 notebook made from {source_label} is not valid nbformat ({e.message}); please report this"
+        raise UsageError(msg) from None
+    with _recipe_folder(text) as folder:
+        parse(text, f"the recipe made from {source_label}", base=folder)  # what we write must be a valid recipe
+    return Conversion(name, statements, text, setup_notebook(statements), v1, source_label)
 
-    # The setup cells before the first research cell fold into the restore cell (their directory
-    # changes become its last line); a later setup cell that changed directory leaves a `%cd` cell.
-    leading = []
-    for plan in cells[cells.index(setup[0]):]:
-        if plan.kind != "setup":
-            break
-        leading.append(plan)
-    v1 = copy.deepcopy(nb)
-    by_index = {c.index: c for c in setup}
-    new_cells = []
-    for index, cell in enumerate(v1.cells):
-        plan = by_index.get(index)
-        if plan is None:
-            new_cells.append(cell)
-        elif plan is setup[0]:
-            restore = nbformat.v4.new_code_cell(restore_cell_source(setup, restore_source, leading[-1].cwd_after))
-            restore.metadata["tags"] = ["prebake-restore"]
-            new_cells.append(restore)
-        elif plan not in leading and plan.cwd_after != plan.cwd_before:
-            new_cells.append(nbformat.v4.new_code_cell(f"# prebake: setup cell {plan.number} changed directory here\n%cd {plan.cwd_after}"))
-    v1.cells = new_cells
-    for cell in v1.cells:
-        if cell.cell_type == "code" and "id" not in cell and v1.nbformat_minor >= 5:
-            cell["id"] = nbformat.v4.new_code_cell().id
-    return Conversion(name, cells, text, v1)
+
+@contextlib.contextmanager
+def _recipe_folder(text: str):
+    """A folder holding stand-ins for the recipe's [[file]] sources, so that parsing it checks the rest."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("setup.ipynb", "run_setup.py"):
+            (Path(tmp) / name).write_text("")
+        yield Path(tmp)
 
 
 def write(conversion: Conversion, out: Path) -> tuple[Path, Path]:
+    """OUT/pack.toml, setup.ipynb, run_setup.py, v1.ipynb and report.md."""
     import nbformat
 
+    from . import setup_runner
     from ._fs import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
     recipe_path, v1_path = out / "pack.toml", out / "v1.ipynb"
+    atomic_write(out / "setup.ipynb", (nbformat.writes(conversion.setup_notebook) + "\n").encode())
+    atomic_write(out / "run_setup.py", Path(setup_runner.__file__).read_bytes())
     atomic_write(recipe_path, conversion.recipe_text.encode())
     atomic_write(v1_path, (nbformat.writes(conversion.v1) + "\n").encode())
+    atomic_write(out / "report.md", (conversion.report() + "\n").encode())
     return recipe_path, v1_path

@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from .. import settings
+from ..errors import UsageError
 from . import cli
+from ._build import resolve_backend
 
 
 def _echo_line(line: str) -> None:
@@ -52,42 +54,70 @@ def convert_notebook(notebook: Path, name: str | None, runtime: str, prepare: tu
                          restore_source=source, prepare=prepare, check=check, **kwargs)
 
 
-def build_pack(recipe_path: Path, packs: Path, base_image: str | None, python: str | None, no_pins: bool, quiet: bool):
+def build_pack(recipe_path: Path, packs: Path, base_image: str | None, python: str | None, no_pins: bool, quiet: bool,
+               backend: str | None = None):
+    import dataclasses
+
     from ..bake import BuildOptions, build
     from ..recipe import load
 
+    recipe = load(recipe_path)
+    if backend:
+        recipe = dataclasses.replace(recipe, backend=backend)
     options = BuildOptions(out=packs, base_image=base_image, python=python, install_pins=not no_pins,
                            on_line=None if quiet else _echo_line, on_note=_echo_note)
-    [result] = build([load(recipe_path)], options)
+    [result] = build([recipe], options)
     return result
+
+
+def _require_notebook_extra() -> None:
+    """bench draws its chart with matplotlib and runs notebooks with nbformat and nbclient: say so in
+    one line before any work, not with a traceback at the end."""
+    import importlib.util
+
+    missing = [name for name in ("nbformat", "nbclient", "matplotlib") if importlib.util.find_spec(name) is None]
+    if missing:
+        msg = f"prebake bench needs the notebook extra ({', '.join(missing)} missing): pip install 'prebake[notebook]'"
+        raise UsageError(msg)
 
 
 @cli.command("notebook")
 @click.argument("notebook", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Folder for pack.toml and v1.ipynb.")
+@click.option("-o", "--out", type=click.Path(path_type=Path),
+              help="Folder for pack.toml, setup.ipynb, run_setup.py, v1.ipynb and report.md (required unless --explain).")
 @click.option("--source", default="prebake.lock", show_default=True,
               help="What v1's restore cell restores: a lock file, a pack folder or URL.")
 @click.option("--build", "do_build", is_flag=True, help="Also build the pack into OUT/packs and write OUT/prebake.lock.")
+@click.option("--explain", is_flag=True, help="Only print where every statement would go and why; write nothing.")
+@click.option("--backend", type=click.Choice(["docker", "scan"]), default=None,
+              help="With --build: scan builds in this runtime without a container (the default in Colab).")
 @_recipe_options
 @_build_options
-def notebook_cmd(notebook: Path, out: Path, source: str, do_build: bool, name: str | None, runtime: str,
-                 prepare: tuple[str, ...], check: str | None, roots: tuple[str, ...], base_image: str | None,
-                 python: str | None, no_pins: bool, quiet: bool) -> None:
-    """Turn a v0 NOTEBOOK into OUT/pack.toml (its setup cells) and OUT/v1.ipynb (one restore cell)."""
+def notebook_cmd(notebook: Path, out: Path | None, source: str, do_build: bool, explain: bool, backend: str | None, name: str | None,
+                 runtime: str, prepare: tuple[str, ...], check: str | None, roots: tuple[str, ...],
+                 base_image: str | None, python: str | None, no_pins: bool, quiet: bool) -> None:
+    """Turn a v0 NOTEBOOK into OUT/pack.toml (its setup statements, run at build time as Colab runs
+    them) and OUT/v1.ipynb (one restore cell; everything else kept); OUT/report.md says where every
+    statement went and why."""
     from .. import notebook as nbmod
 
     conversion = convert_notebook(notebook, name, runtime, prepare, check, roots, source)
-    recipe_path, v1_path = nbmod.write(conversion, out)
     click.echo(conversion.report())
-    click.echo(f"wrote {recipe_path} ({sum(1 for c in conversion.setup for x in c.commands if x.kind != 'neutral')} steps) "
+    if explain:
+        return
+    if out is None:
+        msg = "prebake notebook needs -o OUT, the folder to write the recipe and v1 into (or --explain to write nothing)"
+        raise UsageError(msg)
+    recipe_path, v1_path = nbmod.write(conversion, out)
+    click.echo(f"wrote {recipe_path} ({len(conversion.built)} statements run at build time, setup.ipynb), {out / 'report.md'} "
                f"and {v1_path}")
+    backend = resolve_backend(backend) if do_build else backend
     if do_build:
-        from ..lock import Lock, LockedPack, dump
+        from ..lock import LockedPack, write_lock
 
-        result = build_pack(recipe_path, out / "packs", base_image, python, no_pins, quiet)
+        result = build_pack(recipe_path, out / "packs", base_image, python, no_pins, quiet, backend)
         click.echo(result.summary())
-        lock = Lock((LockedPack(result.name, result.version, result.digest, (f"packs/{result.name}",)),))
-        dump(lock, out / "prebake.lock")
+        write_lock(out / "prebake.lock", [LockedPack(result.name, result.version, result.digest, (f"packs/{result.name}",))])
         click.echo(f"wrote {out / 'prebake.lock'}: push the pack with `prebake push {result.pack} --to DEST -o {out / 'prebake.lock'}`")
 
 
@@ -109,6 +139,7 @@ def bench_cmd(source: Path, out: Path, runs: int, v0_runs: int | None, pack: Pat
     Both run in fresh containers of the mirror image, several times; writes a stacked bar chart
     (OUT/bench.png) and the numbers (OUT/bench.json, OUT/bench.md).
     """
+    _require_notebook_extra()
     from .. import notebook as nbmod
     from ..benchmark import bench, write_report
     from ..recipe import load

@@ -69,7 +69,7 @@ def benched(tmp_path_factory, served, build_args):
     started = time.perf_counter()
     proc = prebake("bench", str(v0), "-o", str(out), "--name", "demo", "--runs", "3", "--v0-runs", "2",
                    "--prepare", PREPARE, "--check", CHECK, "-q", *build_args, timeout=1500)
-    return {"v0": v0, "out": out, "proc": proc, "seconds": time.perf_counter() - started, "work": work}
+    return {"v0": v0, "out": out, "proc": proc, "seconds": time.perf_counter() - started, "work": work, "url": served.url}
 
 
 def leftover_containers() -> list[str]:
@@ -90,20 +90,22 @@ def _outputs(nb) -> dict[str, str]:
 
 def test_notebook_becomes_recipe_and_v1(benched) -> None:
     out, proc = benched["out"], benched["proc"]
-    assert "setup cells (now in the recipe and replaced by one restore cell): 1, 2, 3" in proc.stdout
+    assert "| 1 | 1 | setup | build |" in proc.stdout and "| 2 | 2 | definition | build and v1 |" in proc.stdout
     recipe = load(out / "pack.toml")
-    runs = [s.run for s in recipe.install]
-    assert runs[0] == "python -m pip install -q --no-binary markupsafe markupsafe==3.0.2"
-    assert runs[1] == "apt-get install -y -q --no-install-recommends figlet"
-    assert "cd /content/work\nwget -q" in runs[3]
-    assert runs[4].startswith("cd /content/work\nmkdir -p /content/src && cd /content/src")
-    assert recipe.prepare[0].run == "apt-get update -q"
+    assert [s.run for s in recipe.install] == ["python3 /tmp/prebake-notebook/run_setup.py /tmp/prebake-notebook/setup.ipynb"]
+    assert recipe.prepare[0].run == "apt-get update -q"  # the mirror image has no apt lists; Colab has
+    setup = nbformat.read(out / "setup.ipynb", as_version=4)
+    assert [c.source.splitlines()[0] for c in setup.cells] == [
+        "%pip install -q --no-binary markupsafe markupsafe==3.0.2",
+        "!apt-get install -y -q --no-install-recommends figlet",
+        "!mkdir -p /content/work", "%cd /content/work", f"!wget -q {benched['url']}/data.csv -O data.csv", "%%bash"]
     v0 = nbformat.read(benched["v0"], as_version=4)
     v1 = nbformat.read(out / "v1.ipynb", as_version=4)
-    assert len(v1.cells) == len(v0.cells) - 2
+    nbformat.validate(v1)
     assert "restore('prebake.lock')" in v1.cells[1].source
-    assert v1.cells[1].source.endswith("%cd /content/work")
-    assert [c.source for c in v1.cells[2:]] == [c.source for c in v0.cells[4:]]
+    assert v1.cells[2].source == "%cd /content/work"  # the setup left; the directory change the research needs stayed
+    assert [c.source for c in v1.cells[3:]] == [c.source for c in v0.cells[4:]]
+    assert "report.md" in proc.stdout and (out / "report.md").exists()
 
 
 def test_bench_reports_both_setups_by_phase(benched) -> None:
@@ -152,7 +154,8 @@ def test_v0_and_v1_research_outputs_match(benched, served, tmp_path) -> None:
     assert "/content/work 50001 1249975000" in v0_out[research[2]]
     assert "greetings from a compiled tool" in v1_out[research[3]]
     restore_cell = nbformat.read(ran_v1, 4).cells[1]
-    assert "restored demo 1" in "".join(o.get("text", "") for o in restore_cell.outputs)
+    shown = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in restore_cell.outputs)
+    assert shown.startswith("restored demo 1: "), shown
     assert leftover_containers() == []
     print(f"\n[numbers] v0 notebook end to end {v0_seconds:.1f} s, v1 notebook end to end {v1_seconds:.1f} s "
           f"(fresh containers, nbclient)")
