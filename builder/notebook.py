@@ -51,21 +51,23 @@ _SETUP_PROGRAMS = {
     "wget", "curl", "gdown", "aria2c", "git", "svn", "hg", "make", "cmake", "ninja", "meson", "configure",
     "tar", "unzip", "gunzip", "bunzip2", "unxz", "7z", "zstd", "mkdir", "cp", "mv", "ln", "rm", "chmod", "chown",
     "install", "ldconfig", "npm", "yarn", "cargo", "go", "rustup", "uv", "pipx", "poetry", "gcc", "g++", "cc",
-    "c++", "nvcc", "huggingface-cli", "kaggle", "rsync", "touch", "sed", "tee", "update-alternatives", "pushd",
-    "popd", "cd", "export", "source", ".", "sh", "bash", "mim", "condacolab",
+    "c++", "nvcc", "huggingface-cli", "kaggle", "rsync", "touch", "sed", "tee", "update-alternatives", "mim",
 }
 # Programs that only look: harmless in a setup cell, not setup on their own.
 _NEUTRAL_PROGRAMS = {
     "ls", "cat", "head", "tail", "echo", "printf", "pwd", "nvidia-smi", "nvcc --version", "df", "du", "free",
     "which", "whereis", "nproc", "lscpu", "uname", "env", "printenv", "wc", "file", "tree", "date", "true", ":",
-    "whoami", "id", "hostname", "sleep", "stat", "set",
+    "whoami", "id", "hostname", "sleep", "stat", "set", "cd", "pushd", "popd", "export", "source", ".",
 }
 # Installers: a form value in their arguments picks a version or a branch, not the user's own data.
 _INSTALLERS = {"pip", "pip3", "conda", "mamba", "micromamba", "apt", "apt-get", "git", "mim", "uv"}
 _USER_DATA_PROGRAMS = {"yt-dlp", "youtube-dl", "youtube_dl"}
+_INSTALLER_MODULES = {"condacolab"}
 _PIP_LOOKS = {"show", "list", "freeze", "--version", "-V", "check", "inspect"}
 _PY_SETUP_MODULES = {"pip", "spacy", "nltk.downloader", "ensurepip", "venv", "conda", "mim"}
 _SHELL_MAGICS = {"bash", "sh", "shell"}
+# Scripts whose name says they set up: `bash install.sh`, `python download_models.py`, `%run setup_colab.py`.
+_SETUP_SCRIPT = re.compile(r"install|setup|build|download|prepare|deps|requirements|fetch|get-pip", re.I)
 _WRAPPING_MAGICS = {"time", "timeit", "capture", "prun"}  # %%time over a setup cell is still setup
 _SUBPROCESS_CALLS = {"run", "call", "check_call", "check_output", "Popen", "getoutput", "getstatusoutput"}
 
@@ -82,7 +84,7 @@ _STATE_CALLS = ("os.chdir", "os.makedirs", "os.mkdir", "sys.path.append", "sys.p
                 "os.environ.update", "os.environ.setdefault", "os.putenv", "warnings.filterwarnings",
                 "logging.basicConfig", "plt.style.use", "torch.manual_seed", "random.seed", "np.random.seed",
                 "set_seed", "write", "writelines", "open", "Path.mkdir", ".mkdir", ".write_text")
-_NEUTRAL_CALLS = ("print", "len", "str", "int", "float", "bool", "list", "dict", "set", "tuple", "range",
+_NEUTRAL_CALLS = ("print", "open", "close", "len", "str", "int", "float", "bool", "list", "dict", "set", "tuple", "range",
                   "sorted", "enumerate", "zip", "exists", "isfile", "isdir", "os.path.join", "join", "basename",
                   "dirname", "splitext", "abspath", "expanduser", "Path", "os.getcwd", "os.listdir", "glob",
                   "glob.glob", "os.getenv", "os.environ.get", "format", "split", "strip", "replace", "startswith",
@@ -201,18 +203,22 @@ def _program_kind(words: list[str]) -> str:
     if not words:
         return "neutral"
     program = words[0].rsplit("/", 1)[-1]
+    if len(words) > 1 and words[1] in ("--version", "-V", "version", "-v") and program not in ("pip", "pip3"):
+        return "neutral"
     if program in ("pip", "pip3") and len(words) > 1 and words[1] in _PIP_LOOKS:
         return "neutral"
+    if program in ("bash", "sh") and len(words) > 2 and words[1] == "-c":
+        return shell_kind(words[2])
+    if program in ("bash", "sh"):
+        script = next((w for w in words[1:] if not w.startswith("-")), "")
+        return "setup" if not script or _SETUP_SCRIPT.search(script.rsplit("/", 1)[-1]) else "other"
     if re.match(r"^python[0-9.]*$", program):
-        if len(words) > 1 and words[1] in ("--version", "-V"):
-            return "neutral"
         if len(words) > 2 and words[1] == "-m":
             if words[2] == "pip" and len(words) > 3 and words[3] in _PIP_LOOKS:
                 return "neutral"
             return "setup" if words[2] in _PY_SETUP_MODULES else "other"
-        if len(words) > 1 and words[1].endswith("setup.py"):
-            return "setup"
-        return "other"
+        script = next((w for w in words[1:] if not w.startswith("-")), "")
+        return "setup" if script and _SETUP_SCRIPT.search(script.rsplit("/", 1)[-1]) else "other"
     if program == "git" and len(words) > 1 and words[1] in ("status", "log", "diff", "show", "rev-parse"):
         return "neutral"
     if program in _SETUP_PROGRAMS:
@@ -286,7 +292,7 @@ def _statements_of(source: str, cell: int) -> list[tuple[ast.stmt | None, int, i
     if magic is not None:
         text = "\n".join(lines[magic:])
         tree = ast.parse(_transform(text))
-        return [(tree.body[0], magic + 1, len(lines), text)]
+        return [(tree.body[0], 1, len(lines), text)]  # the comments or docstring above go with it
     joined, swallowed = _join_continuations(lines)
     try:
         tree = ast.parse(_transform("\n".join(joined) + "\n"))
@@ -329,8 +335,9 @@ def _ends(name: str, suffixes: tuple[str, ...]) -> bool:
 class _Facts:
     """What one statement does: (kind, detail) actions; kinds setup, user, state, neutral, other."""
 
-    def __init__(self, forms: set[str]) -> None:
+    def __init__(self, forms: set[str], user_files: set[str]) -> None:
         self.forms = forms
+        self.user_files = user_files  # files the user's own steps bring (a copy from Drive): using one needs the user
         self.actions: list[tuple[str, str]] = []
 
     def add(self, kind: str, detail: str) -> None:
@@ -346,8 +353,13 @@ class _Facts:
         command = _drop_sudo(command.strip())
         first = command.splitlines()[0][:70] if command else ""
         shown = f"`!{first}`" if via == "!" else f"{via} `{first}`"
+        all_words = [w for words in _simple_commands(command) for w in words]
+        files = {w.rstrip("/").rsplit("/", 1)[-1] for w in all_words[1:] if "." in w.rsplit("/", 1)[-1]}
         if any(path in command for path in _USER_PATHS):
+            self.user_files |= files
             return self.add("user", f"{shown} reads the user's Google Drive")
+        if files & self.user_files:
+            return self.add("user", f"{shown} uses {sorted(files & self.user_files)[0]}, which comes from the user")
         words = [w for words in _simple_commands(command) for w in words[:1]]
         programs = {w.rsplit("/", 1)[-1] for w in words}
         if programs & _USER_DATA_PROGRAMS:
@@ -366,7 +378,9 @@ class _Facts:
         if name in ("pip", "conda", "mamba", "micromamba"):
             looks = name == "pip" and args.split()[:1] and args.split()[0] in _PIP_LOOKS
             return self.add("neutral" if looks else "setup", f"%{name} {args[:60]}".strip())
-        if name in ("cd", "env", "set_env", "matplotlib", "load_ext", "reload_ext", "autoreload", "config", "mkdir",
+        if name == "mkdir":
+            return self.shell(f"mkdir {args}", "%mkdir")
+        if name in ("cd", "env", "set_env", "matplotlib", "load_ext", "reload_ext", "autoreload", "config",
                     "pushd", "popd", "bookmark", "alias"):
             return self.add("state", f"%{name} {args[:60]}".strip())
         if name in ("sx", "system"):
@@ -474,6 +488,9 @@ def _kind(node: ast.stmt | None, facts: _Facts) -> tuple[str, str]:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return "definition", f"defines {node.name}"
     if isinstance(node, (ast.Import, ast.ImportFrom)):
+        modules = {a.name.split(".")[0] for a in node.names} if isinstance(node, ast.Import) else {(node.module or "").split(".")[0]}
+        if modules <= _INSTALLER_MODULES:
+            return "setup", f"imports {', '.join(sorted(modules))}, an installer"
         return "definition", "imports " + ", ".join(a.name for a in node.names)
     facts.visit(node)
     kinds = facts.kinds()
@@ -498,6 +515,7 @@ def _kind(node: ast.stmt | None, facts: _Facts) -> tuple[str, str]:
 def classify(nb) -> list[Statement]:
     """Every top-level statement of every code cell, with its kind and where it goes."""
     forms = {m.group(1) for cell in nb.cells if cell.cell_type == "code" for m in _FORM_FIELD.finditer(_source(cell))}
+    user_files: set[str] = set()
     found: list[tuple[Statement, bool]] = []  # with: its facts hold research besides setup
     number = 0
     for cell in nb.cells:
@@ -506,7 +524,7 @@ def classify(nb) -> list[Statement]:
         number += 1
         tags = set(cell.get("metadata", {}).get("tags", []))
         for node, first, last, text in _statements_of(_source(cell), number):
-            facts = _Facts(forms)
+            facts = _Facts(forms, user_files)
             kind, reason = _kind(node, facts)
             if TAG_KEEP in tags and kind != "needs-user":
                 kind, reason = "research", f"the cell is tagged {TAG_KEEP}"

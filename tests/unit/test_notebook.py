@@ -56,7 +56,7 @@ def kinds(source: str) -> list[str]:
      ["setup"]),
     ("if need_pytorch3d:\n    !pip install 'git+https://x/pytorch3d.git@stable'", ["setup"]),
     ("!mim install mmcv", ["setup"]),
-    ("import condacolab\ncondacolab.install()", ["definition", "setup"]),
+    ("import condacolab\ncondacolab.install()", ["setup", "setup"]),
     ("torch.hub.download_url_to_file(url, 'weights.pth')\n!unzip -q weights.zip", ["setup", "setup"]),
     ("!echo 'export A=1' > /etc/profile.d/a.sh", ["setup"]),
     ("!update-alternatives --install /usr/bin/python3 python3 /usr/bin/python3.8 1", ["setup"]),
@@ -77,6 +77,14 @@ def kinds(source: str) -> list[str]:
     ("!yt-dlp -o in.mp4 https://youtu.be/x", ["needs-user"]),
     ("BRANCH = 'main' #@param {type:'string'}\n!pip install git+https://x/nemo.git@$BRANCH", ["definition", "setup"]),
     ("def helper(x):\n    !pip install x\n    return x", ["definition"]),
+    ("!bash -c 'source ~/.nvm/nvm.sh && mmdc -i a.mmd'", ["research"]),
+    ("!bash install_deps.sh\n!bash run_inference.sh", ["setup", "research"]),
+    ("!python download_models.py\n!python train.py", ["setup", "research"]),
+    ("%run setup_colab.py", ["setup"]),
+    ("!go version\n!nvcc --version", ["research", "research"]),
+    ("%mkdir -p outputs", ["setup"]),
+    ("!cp /content/drive/MyDrive/data.zip /content/\n!unzip -q /content/data.zip\n!unzip -q weights.zip",
+     ["needs-user", "needs-user", "setup"]),
 ])
 def test_statement_kinds(source: str, expected: list[str]) -> None:
     assert kinds(source) == expected
