@@ -1,7 +1,8 @@
 """How well `prebake notebook` converts notebooks written like real Colab ones.
 
-Over the corpus of tests/notebook_corpus.py (notebooks written for the tests, each reproducing
-patterns of public Colab notebooks, each line labelled setup / user / kept), prints:
+Over two corpora of notebooks written for the tests, each reproducing patterns of public Colab
+notebooks with every line labelled setup / user / kept: tests/notebook_corpus.py (the converter's
+rules were fixed against it) and tests/notebook_holdout.py (written apart from them), prints:
 
     setup recall    setup lines that reach the build (and leave v1 unless they bind what research uses)
     research kept   kept lines (definitions, research, inspection) still in v1
@@ -35,6 +36,7 @@ from prebake.notebook import convert  # noqa: E402
 
 from tests.notebook_corpus import CASES  # noqa: E402
 from tests.notebook_corpus import score as corpus_score  # noqa: E402
+from tests.notebook_holdout import HOLDOUT  # noqa: E402
 
 TARGETS = {"setup_recall": 0.95, "research_kept": 1.0, "user_in_build": 0, "v1_valid": 1.0}
 
@@ -69,19 +71,21 @@ def main() -> int:
     parser.add_argument("--python", default="3.11", help="the base image's Python (with --time)")
     args = parser.parse_args()
 
-    result = corpus_score(CASES, convert)
-    print(f"corpus: {result['cases']} notebooks, {result['setup_lines']} setup lines, {result['kept_lines']} kept lines, "
-          f"{result['user_lines']} user lines")
-    print(f"{'measure':<16}{'value':>10}{'target':>10}  verdict")
-    for name, label, shown in (("setup_recall", "setup recall", f"{result['setup_recall']:.1%}"),
-                               ("research_kept", "research kept", f"{result['research_kept']:.1%}"),
-                               ("user_in_build", "user in build", str(result["user_in_build"])),
-                               ("v1_valid", "v1 valid", f"{result['v1_valid']:.0%}")):
-        target = TARGETS[name]
-        print(f"{label:<16}{shown:>10}{(f'{target:.0%}' if isinstance(target, float) else str(target)):>10}  "
-              f"{_verdict(name, result[name])}")
-    for error in result["errors"]:
-        print(f"  {error}")
+    for title, cases in (("corpus (the converter's rules were fixed against it)", CASES),
+                         ("held-out corpus (written apart from the rules)", HOLDOUT)):
+        result = corpus_score(cases, convert)
+        print(f"{title}: {result['cases']} notebooks, {result['setup_lines']} setup lines, "
+              f"{result['kept_lines']} kept lines, {result['user_lines']} user lines")
+        print(f"  {'measure':<16}{'value':>10}{'target':>10}  verdict")
+        for name, label, shown in (("setup_recall", "setup recall", f"{result['setup_recall']:.1%}"),
+                                   ("research_kept", "research kept", f"{result['research_kept']:.1%}"),
+                                   ("user_in_build", "user in build", str(result["user_in_build"])),
+                                   ("v1_valid", "v1 valid", f"{result['v1_valid']:.0%}")):
+            target = TARGETS[name]
+            print(f"  {label:<16}{shown:>10}{(f'{target:.0%}' if isinstance(target, float) else str(target)):>10}  "
+                  f"{_verdict(name, result[name])}")
+        for error in result["errors"]:
+            print(f"    {error}")
     if args.time:
         for name, v0, v1 in time_runnable(args.time, args.python):
             print(f"{name}: v0 setup {v0:.1f} s, v1 restore {v1:.2f} s: {v0 / v1:.1f}x")

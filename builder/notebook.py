@@ -67,7 +67,10 @@ _PIP_LOOKS = {"show", "list", "freeze", "--version", "-V", "check", "inspect"}
 _PY_SETUP_MODULES = {"pip", "spacy", "nltk.downloader", "ensurepip", "venv", "conda", "mim"}
 _SHELL_MAGICS = {"bash", "sh", "shell"}
 # Scripts whose name says they set up: `bash install.sh`, `python download_models.py`, `%run setup_colab.py`.
-_SETUP_SCRIPT = re.compile(r"install|setup|build|download|prepare|deps|requirements|fetch|get-pip", re.I)
+_SETUP_SCRIPT = re.compile(r"(^|[_.-])(install|setup|build|download|prepare|deps|requirements|fetch)([_.-]|$)|^get-pip\.",
+                           re.I)
+# Files that hold someone's credentials: a command that moves or reads one needs that person.
+_CREDENTIAL_FILE = re.compile(r"^(kaggle\.json|credentials.*|client_secrets?.*|token.*\.json|.*\.pem|\.netrc|\.env)$", re.I)
 _WRAPPING_MAGICS = {"time", "timeit", "capture", "prun"}  # %%time over a setup cell is still setup
 _SUBPROCESS_CALLS = {"run", "call", "check_call", "check_output", "Popen", "getoutput", "getstatusoutput"}
 
@@ -319,10 +322,8 @@ def _text(node: ast.AST) -> str | None:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         left, right = _text(node.left), _text(node.right)
         return None if left is None or right is None else left + right
-    if isinstance(node, (ast.List, ast.Tuple)):
-        items = [_text(item) if not (isinstance(item, ast.Attribute) and ast.unparse(item) == "sys.executable")
-                 else "python" for item in node.elts]
-        return None if any(i is None for i in items) else " ".join(items)  # type: ignore[arg-type]
+    if isinstance(node, (ast.List, ast.Tuple)):  # an argv: a value not known until run time is still an argument
+        return " ".join(_text(item) or "{" + ast.unparse(item) + "}" for item in node.elts)
     if isinstance(node, ast.Attribute) and ast.unparse(node) == "sys.executable":
         return "python"
     return None
@@ -360,6 +361,9 @@ class _Facts:
             return self.add("user", f"{shown} reads the user's Google Drive")
         if files & self.user_files:
             return self.add("user", f"{shown} uses {sorted(files & self.user_files)[0]}, which comes from the user")
+        credentials = sorted(f for f in files if _CREDENTIAL_FILE.match(f))
+        if credentials:
+            return self.add("user", f"{shown} handles {credentials[0]}, someone's credentials")
         words = [w for words in _simple_commands(command) for w in words[:1]]
         programs = {w.rsplit("/", 1)[-1] for w in words}
         if programs & _USER_DATA_PROGRAMS:
