@@ -25,7 +25,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from drive_server import DriveServer, FolderServer, service_account_info  # noqa: E402
-
 from prebake.pack import PackOptions, pack_tree  # noqa: E402
 from prebake.push import push  # noqa: E402
 from prebake.restore import restore  # noqa: E402

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import zstandard
-
 from prebake.manifest import Manifest, Part
 from prebake.pack import PackOptions, pack_tree
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import zstandard
-
 from prebake.manifest import loads
 
 from ..servers import FolderServer

@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from prebake.manifest import loads
 
 from ..servers import FolderServer

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from prebake.errors import IntegrityError, StoreAuthError, StoreError, StoreNotFound
 from prebake.lock import Lock, LockedPack, dump
 from prebake.restore import marker_path, restore

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from prebake.restore import marker_path, restore
 
 from ..conftest import pack

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import tomllib
-
 from prebake.errors import UsageError
 from prebake.recipe import load, parse
 

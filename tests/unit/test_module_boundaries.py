@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import prebake
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("docker", "googleapiclient", "pydrive2", "gdown", "fsspec", "httplib2", "google", "nbformat",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from prebake.capture import ADDED, CHANGED, DELETED, Change, scan_secrets, secret_values, select
 from prebake.errors import UsageError
 from prebake.mirror import known_runtimes, load_runtime, plan_image

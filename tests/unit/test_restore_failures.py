@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import zstandard
-
 from prebake.errors import IntegrityError, PlatformMismatch, StoreNotFound, UsageError
 from prebake.manifest import Platform
 from prebake.restore import marker_path, restore

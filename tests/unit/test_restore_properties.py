@@ -21,7 +21,6 @@ import pytest
 import zstandard
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
-
 from prebake.errors import PrebakeError
 from prebake.manifest import Manifest, Part
 from prebake.restore import marker_path, restore

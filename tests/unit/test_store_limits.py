@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from prebake.errors import StoreError, StoreNotFound, TransientStoreError
 from prebake.manifest import Part
 from prebake.stores import _ranges, gdrive, open_store, redact

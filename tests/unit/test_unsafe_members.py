@@ -8,7 +8,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from prebake.errors import ConflictError, IntegrityError, UnsafePackError
 from prebake.restore import marker_path, restore
 
