@@ -62,10 +62,15 @@ _NEUTRAL_PROGRAMS = {
 # Installers: a form value in their arguments picks a version or a branch, not the user's own data.
 _INSTALLERS = {"pip", "pip3", "conda", "mamba", "micromamba", "apt", "apt-get", "git", "mim", "uv"}
 _USER_DATA_PROGRAMS = {"yt-dlp", "youtube-dl", "youtube_dl"}
+# Setup programs that only move files about: setup before the research, research's own after it.
+_FILE_PROGRAMS = {"tar", "unzip", "gunzip", "bunzip2", "unxz", "7z", "zstd", "mkdir", "cp", "mv", "ln", "rm", "chmod",
+                  "chown", "install", "rsync", "touch", "sed", "tee", "zip"}
 _INSTALLER_MODULES = {"condacolab"}
 _PIP_LOOKS = {"show", "list", "freeze", "--version", "-V", "check", "inspect"}
 _PY_SETUP_MODULES = {"pip", "spacy", "nltk.downloader", "ensurepip", "venv", "conda", "mim"}
 _SHELL_MAGICS = {"bash", "sh", "shell"}
+_PREFIXES = {"sudo", "time", "nohup", "env", "timeout", "nice", "stdbuf", "xargs", "exec"}
+_SHELL_KEYWORDS = {"if", "elif", "fi", "for", "done", "while", "until", "case", "esac", "[", "[[", "test", "}"}
 # Scripts whose name says they set up: `bash install.sh`, `python download_models.py`, `%run setup_colab.py`.
 _SETUP_SCRIPT = re.compile(r"(^|[_.-])(install|setup|build|download|prepare|deps|requirements|fetch)([_.-]|$)|^get-pip\.",
                            re.I)
@@ -83,11 +88,12 @@ _SETUP_CALLS = ("condacolab.install", "condacolab.install_from_url", "condacolab
 _USER_CALLS = ("drive.mount", "files.upload", "auth.authenticate_user", "userdata.get", "notebook_login",
                "interpreter_login", "huggingface_hub.login", "wandb.login", "getpass", "kagglehub.login")
 _USER_BUILTINS = {"input", "getpass", "login"}
-_STATE_CALLS = ("os.chdir", "os.makedirs", "os.mkdir", "sys.path.append", "sys.path.insert", "sys.path.extend",
-                "os.environ.update", "os.environ.setdefault", "os.putenv", "warnings.filterwarnings",
-                "logging.basicConfig", "plt.style.use", "torch.manual_seed", "random.seed", "np.random.seed",
-                "set_seed", "write", "writelines", "open", "Path.mkdir", ".mkdir", ".write_text")
-_NEUTRAL_CALLS = ("print", "open", "close", "len", "str", "int", "float", "bool", "list", "dict", "set", "tuple", "range",
+_STATE_CALLS = ("os.chdir", "sys.path.append", "sys.path.insert", "sys.path.extend", "os.environ.update",
+                "os.environ.setdefault", "os.putenv", "warnings.filterwarnings", "logging.basicConfig", "plt.style.use",
+                "torch.manual_seed", "random.seed", "np.random.seed", "set_seed")
+# Calls that make folders: setup-like file steps (kept as setup before the research, research after it).
+_FILE_CALLS = ("os.makedirs", "os.mkdir", ".mkdir")
+_NEUTRAL_CALLS = ("print", "open", "close", "items", "keys", "values", "get", "append", "extend", "lower", "upper", "len", "str", "int", "float", "bool", "list", "dict", "set", "tuple", "range",
                   "sorted", "enumerate", "zip", "exists", "isfile", "isdir", "os.path.join", "join", "basename",
                   "dirname", "splitext", "abspath", "expanduser", "Path", "os.getcwd", "os.listdir", "glob",
                   "glob.glob", "os.getenv", "os.environ.get", "format", "split", "strip", "replace", "startswith",
@@ -201,11 +207,25 @@ def _simple_commands(command: str) -> list[list[str]]:
 
 
 def _program_kind(words: list[str]) -> str:
-    while words and (re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]) or words[0] in ("sudo", "time", "nohup", "env")):
+    while words and (re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]) or words[0] in _PREFIXES):
+        words = words[2:] if words[0] == "timeout" and len(words) > 1 else words[1:]
+        while words and words[0].startswith("-") and len(words) > 1:  # nice -n 10, xargs -r, stdbuf -oL
+            words = words[1:]
+    while words and words[0] in ("then", "do", "else", "{", "!"):  # `...; then git clone ...; fi`
         words = words[1:]
-    if not words:
+    if not words or words[0] in _SHELL_KEYWORDS:  # if/for/while heads, [ tests ], fi, done
         return "neutral"
     program = words[0].rsplit("/", 1)[-1]
+    if re.match(r"^\{sys\.executable\}$|^\$PYTHON$", program) or re.match(r"^pip[0-9.]*$", program):
+        program = "python" if "{" in program or "$" in program else "pip"
+    if program in ("source", ".") and len(words) > 1:
+        return "setup" if _SETUP_SCRIPT.search(words[1].rsplit("/", 1)[-1]) else "neutral"
+    if program.endswith(".sh") and _SETUP_SCRIPT.search(program):
+        return "setup"
+    if program in ("Rscript", "R", "julia") and re.search(r"install\.packages|Pkg\.add|BiocManager::install", " ".join(words)):
+        return "setup"
+    if program == "gem" and words[1:2] == ["install"]:
+        return "setup"
     if len(words) > 1 and words[1] in ("--version", "-V", "version", "-v") and program not in ("pip", "pip3"):
         return "neutral"
     if program in ("pip", "pip3") and len(words) > 1 and words[1] in _PIP_LOOKS:
@@ -220,6 +240,8 @@ def _program_kind(words: list[str]) -> str:
             if words[2] == "pip" and len(words) > 3 and words[3] in _PIP_LOOKS:
                 return "neutral"
             return "setup" if words[2] in _PY_SETUP_MODULES else "other"
+        if len(words) > 2 and words[1] == "-c":
+            return "setup" if re.search(r"\bpip\b|\.download\(|hf_hub_download|snapshot_download|urlretrieve", words[2]) else "other"
         script = next((w for w in words[1:] if not w.startswith("-")), "")
         return "setup" if script and _SETUP_SCRIPT.search(script.rsplit("/", 1)[-1]) else "other"
     if program == "git" and len(words) > 1 and words[1] in ("status", "log", "diff", "show", "rev-parse"):
@@ -287,7 +309,7 @@ def _join_continuations(lines: list[str]) -> tuple[list[str], dict[int, int]]:
     return out, swallowed
 
 
-def _statements_of(source: str, cell: int) -> list[tuple[ast.stmt | None, int, int, str]]:
+def _statements_of(source: str, cell: int) -> list[tuple[ast.AST | None, int, int, str]]:
     """(node, first line, last line, v0 text) per top-level statement; node None when IPython
     could not read the cell (it is kept as it is)."""
     lines = source.splitlines()
@@ -301,13 +323,18 @@ def _statements_of(source: str, cell: int) -> list[tuple[ast.stmt | None, int, i
         tree = ast.parse(_transform("\n".join(joined) + "\n"))
     except SyntaxError:
         return [(None, 1, len(lines), source)] if source.strip() else []
-    out = []
+    groups: list[tuple[list[ast.stmt], int, int]] = []
     for node in tree.body:
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         last = (node.end_lineno or node.lineno)
         last += swallowed.get(last, 0)
-        out.append((node, first, last, "\n".join(lines[first - 1:last])))
-    return out
+        if groups and first <= groups[-1][2]:  # `import os; os.system(...)`: one line, one statement
+            groups[-1][0].append(node)
+            groups[-1] = (groups[-1][0], groups[-1][1], max(last, groups[-1][2]))
+        else:
+            groups.append(([node], first, last))
+    return [(nodes[0] if len(nodes) == 1 else ast.Module(body=nodes, type_ignores=[]), first, last,
+             "\n".join(lines[first - 1:last])) for nodes, first, last in groups]
 
 
 # ---------------------------------------------------------------- what a statement does
@@ -371,9 +398,13 @@ class _Facts:
         interpolated = {m.group(1) or m.group(2).strip() for m in _SHELL_NAMES.finditer(command)}
         named = {n for expr in interpolated for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr)}
         kind = shell_kind(command)
+        if any(w in ("login", "auth") for words in _simple_commands(command) for w in words[1:3]):
+            return self.add("user", f"{shown} logs in as the user")
         if kind == "setup" and named & self.forms and not programs & _INSTALLERS and not _is_pip(command):
             form = sorted(named & self.forms)[0]
             return self.add("user", f"{shown} uses the form field {form}, the user's own input")
+        if kind == "setup" and programs <= _FILE_PROGRAMS | _NEUTRAL_PROGRAMS:
+            return self.add("file", f"{shown} prepares files")
         self.add(kind, f"{shown} " + {"setup": "installs, downloads or builds", "neutral": "only looks",
                                        "other": "runs a program"}[kind])
 
@@ -384,6 +415,10 @@ class _Facts:
             return self.add("neutral" if looks else "setup", f"%{name} {args[:60]}".strip())
         if name == "mkdir":
             return self.shell(f"mkdir {args}", "%mkdir")
+        if any(path in args for path in _USER_PATHS):
+            return self.add("user", f"%{name} {args[:60]} uses the user's Google Drive")
+        if name in ("uv", "mim"):
+            return self.add("setup", f"%{name} {args[:60]}".strip())
         if name in ("cd", "env", "set_env", "matplotlib", "load_ext", "reload_ext", "autoreload", "config",
                     "pushd", "popd", "bookmark", "alias"):
             return self.add("state", f"%{name} {args[:60]}".strip())
@@ -418,6 +453,9 @@ class _Facts:
 
     def visit(self, node: ast.AST) -> None:
         for sub in _walk_outside_definitions(node):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and not sub.value.startswith(("%", "!")) \
+                    and any(path in sub.value for path in _USER_PATHS) and "get_ipython" not in ast.unparse(node):
+                self.add("user", f"`{sub.value[:60]}` is in the user's Google Drive")
             if isinstance(sub, ast.Call):
                 self.call(sub)
             elif isinstance(sub, (ast.Assign, ast.AugAssign)) and any(
@@ -440,10 +478,14 @@ class _Facts:
             return self.cell_magic(args[0], args[1] or "", args[2] or "")
         if _ends(name, _USER_CALLS) or name in _USER_BUILTINS:
             return self.add("user", f"{name}() needs the user")
+        if any(path in text for text in args if text for path in _USER_PATHS):
+            return self.add("user", f"{name}() reads the user's Google Drive")
         if _ends(name, _SETUP_CALLS) or name.startswith("condacolab.install"):
             return self.add("setup", f"{name}() installs or downloads")
         if _ends(name, _STATE_CALLS):
             return self.add("state", f"{name}()")
+        if _ends(name, _FILE_CALLS):
+            return self.add("file", f"{name}() makes a folder")
         if _ends(name, _NEUTRAL_CALLS) or name.startswith("os.path."):
             return self.add("neutral", f"{name}()")
         self.add("other", f"calls {name}()")
@@ -464,7 +506,29 @@ def _walk_outside_definitions(node: ast.AST):
         todo.extend(reversed(list(ast.iter_child_nodes(current))))  # in source order
 
 
+def _expanded(node: ast.AST) -> list[ast.AST]:
+    """The statement, and the code inside a %%time / %%capture / %time it holds (a string to Python)."""
+    found = [node]
+    for sub in ast.walk(node):
+        if not (isinstance(sub, ast.Call) and ast.unparse(sub.func).startswith("get_ipython().run_")):
+            continue
+        args = [_text(a) for a in sub.args]
+        if args and args[0] in _WRAPPING_MAGICS:
+            code = args[-1] or ""
+            try:
+                found.append(ast.parse(_transform(code)))
+            except SyntaxError:
+                continue
+            if args[0] == "capture" and len(args) == 3 and (args[1] or "").split()[:1]:
+                found.append(ast.Name(id=(args[1] or "").split()[0], ctx=ast.Store()))  # %%capture out
+    return found
+
+
 def _binds(node: ast.AST) -> set[str]:
+    return {name for part in _expanded(node) for name in _binds_of(part)}
+
+
+def _binds_of(node: ast.AST) -> set[str]:
     names: set[str] = set()
     for sub in _walk_outside_definitions(node):
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
@@ -477,7 +541,12 @@ def _binds(node: ast.AST) -> set[str]:
 
 
 def _uses(node: ast.AST) -> set[str]:
-    """Names a statement reads, those inside IPython's $var and {expr} interpolation included."""
+    """Names a statement reads, those inside IPython's $var and {expr} interpolation and inside
+    %%time and %%capture bodies included."""
+    return {name for part in _expanded(node) for name in _uses_of(part)}
+
+
+def _uses_of(node: ast.AST) -> set[str]:
     names = {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
     for sub in ast.walk(node):
         if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and ("$" in sub.value or "{" in sub.value):
@@ -500,8 +569,8 @@ def _kind(node: ast.stmt | None, facts: _Facts) -> tuple[str, str]:
     kinds = facts.kinds()
     if "user" in kinds:
         return "needs-user", facts.first("user")
-    if "setup" in kinds:
-        reason = facts.first("setup")
+    if "setup" in kinds or "file" in kinds:
+        reason = facts.first("setup" if "setup" in kinds else "file")
         return "setup", reason + ("; it also runs research, so it stays in v1 too" if "other" in kinds else "")
     if "other" in kinds:
         return "research", facts.first("other")
@@ -536,23 +605,72 @@ def classify(nb) -> list[Statement]:
                 kind, reason = "setup", f"the cell is tagged {TAG_SETUP}"
             statement = Statement(number, first, last, kind, reason, text,
                                   binds=frozenset(_binds(node) if node else ()), uses=frozenset(_uses(node) if node else ()))
-            found.append((statement, "other" in facts.kinds() and kind == "setup"))
+            found.append((statement, facts.kinds()))
+    statements = [s for s, _ in found]
+    _follow_the_user(statements)
+    _after_the_research(found)
+    _place(found)
+    return statements
+
+
+def _follow_the_user(statements: list[Statement]) -> None:
+    """What uses a value the user gave (an upload, a token, a path in their Drive) needs the user too:
+    `fname = list(uploaded)[0]` then `!unzip {fname}` cannot run at build time."""
+    given: dict[str, Statement] = {}
+    for statement in statements:
+        source = next((given[n] for n in sorted(statement.uses) if n in given), None)
+        if source is not None and statement.kind != "needs-user":
+            name = sorted(statement.uses & given.keys())[0]
+            statement.kind = "needs-user"
+            statement.reason = f"uses {name}, which comes from the user (cell {source.cell} line {source.first_line})"
+        if statement.kind == "needs-user":
+            given.update(dict.fromkeys(statement.binds, statement))
+        else:
+            for name in statement.binds:
+                given.pop(name, None)
+
+
+def _after_the_research(found: list[tuple[Statement, set[str]]]) -> None:
+    """A step that only moves files (cp, tar, mkdir, sed, ...) after the research has started works
+    on what the research made: it is research, not setup."""
+    started = False
+    for statement, kinds in found:
+        if statement.kind == "setup" and started and "setup" not in kinds and "file" in kinds:
+            statement.kind = "research"
+            statement.reason = statement.reason.replace("prepares files", "moves files after the research started")
+        started = started or (statement.kind == "research" and "other" in kinds)
+
+
+def _place(found: list[tuple[Statement, set[str]]]) -> None:
+    """in_build and in_v1: setup runs at build time and leaves v1 unless it also runs research,
+    changes the notebook's state (%cd, %env, sys.path) or binds a name kept code uses; definitions
+    before the last setup statement run at build time too, and so does research a setup statement
+    needs (the values interpolated into its commands)."""
     statements = [s for s, _ in found]
     last_setup = max((i for i, s in enumerate(statements) if s.kind == "setup"), default=-1)
     needed: set[str] = set()
     for i in range(len(statements) - 1, -1, -1):
-        statement, also_research = found[i]
+        statement, kinds = found[i]
         if statement.kind == "setup":
             statement.in_build = True
             kept_for = sorted(statement.binds & needed)
-            statement.in_v1 = also_research or bool(kept_for)
-            if kept_for and not also_research:
+            statement.in_v1 = bool(kept_for) or bool(kinds & {"other", "state"})
+            if kept_for and "other" not in kinds:
                 statement.reason += f"; it stays in v1 too: it defines {', '.join(kept_for)}, which kept code uses"
+            elif "state" in kinds and "other" not in kinds:
+                statement.reason += "; it stays in v1 too: it also changes the notebook's state (%cd, %env, sys.path)"
         elif statement.kind == "definition":
             statement.in_build = i < last_setup
         if statement.in_v1:
             needed |= statement.uses
-    return statements
+    wanted: set[str] = set()
+    for statement in reversed(statements):
+        if statement.in_build:
+            wanted |= statement.uses
+        elif statement.kind == "research" and statement.binds & wanted:
+            statement.in_build = True
+            statement.reason += f"; it runs at build time too: setup uses {', '.join(sorted(statement.binds & wanted))}"
+            wanted |= statement.uses
 
 
 def _source(cell) -> str:
@@ -578,18 +696,21 @@ def recipe_text(name: str, statements: list[Statement], *, runtime: str, source:
     if uses_apt and not any("apt-get update" in p or "apt update" in p for p in prepare):
         prepare = ("apt-get update -q", *prepare)
     run = f"python3 {BUILD_DIR}/run_setup.py {BUILD_DIR}/setup.ipynb"
+    source = re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", source)  # a file name must not end the comment line below
     label = f"the setup of {source}: cells {', '.join(map(str, cells))} ({len(built)} statements, run as Colab runs them)"
     out = [f"# Made by `prebake notebook {source}` from its setup statements (setup.ipynb, run by run_setup.py).",
            "# Build: prebake build pack.toml -o packs   (or `prebake notebook ... --build`)",
-           f"name = {json.dumps(name)}", 'version = "1"', f"runtime = {json.dumps(runtime)}",
+           f"name = {json.dumps(name)}", 'version = "1"', f"runtime = {json.dumps(runtime, ensure_ascii=False)}",
            "# Run before the setup and not packed: IPython for the runner, and what the mirror lacks.",
            "prepare = [" + ", ".join(_toml_string(p) for p in prepare) + "]",
-           f"install = [{{ name = {json.dumps(label)}, run = {json.dumps(run)} }}]"]
+           f"install = [{{ name = {json.dumps(label, ensure_ascii=False)}, run = {json.dumps(run)} }}]"]
     if check:
         out.append(f"check = {_toml_string(check)}")
     out += ["", "[[file]]", 'src = "setup.ipynb"', f'dest = "{BUILD_DIR}/setup.ipynb"',
             "", "[[file]]", 'src = "run_setup.py"', f'dest = "{BUILD_DIR}/run_setup.py"',
-            "", "[capture]", "roots = [" + ", ".join(json.dumps(r) for r in roots) + "]"]
+            "", "[capture]", "roots = [" + ", ".join(json.dumps(r, ensure_ascii=False) for r in roots) + "]",
+            '# The user\'s Google Drive is theirs: never packed, even when a root holds its mount point.',
+            'exclude = ["/content/drive", "/content/gdrive"]']
     return "\n".join(out) + "\n"
 
 
@@ -658,9 +779,10 @@ def _v1(nb, statements: list[Statement], restore_source: str):
         cells.append(cell)
     restore = nbformat.v4.new_code_cell(restore_cell_source(restore_source))
     restore.metadata["tags"] = ["prebake-restore"]
-    if (v1.nbformat, v1.nbformat_minor) < (4, 5):
-        restore.pop("id", None)
     cells.insert(restore_at if restore_at is not None else len(cells), restore)
+    if (v1.nbformat, v1.nbformat_minor) < (4, 5):
+        for cell in cells:
+            cell.pop("id", None)  # cell ids came with nbformat 4.5
     v1.cells = cells
     return v1
 

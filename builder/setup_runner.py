@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 import types
 
@@ -66,10 +67,40 @@ def install_colab_stand_in() -> None:
     try:
         import google  # a namespace package when protobuf or google-auth is installed
     except ImportError:
-        google = types.ModuleType("google")
-        google.__path__ = []
-        sys.modules["google"] = google
+        # An empty portion of the `google` namespace package: packages the setup installs later
+        # (protobuf, google-auth) still join it, as its path is recomputed when sys.path changes.
+        portion = tempfile.mkdtemp(prefix="prebake-colab-")
+        os.mkdir(os.path.join(portion, "google"))
+        sys.path.append(portion)
+        import google
     google.colab = colab
+
+
+class _Kernel:
+    """What setup code asks of Colab's kernel: condacolab and `os.kill(os.getpid(), 9)` restart it
+    to load what they installed; a build goes on in the same shell (the next statements' shell
+    commands see the new files; a Python import of them may need the restart it cannot have)."""
+
+    @staticmethod
+    def do_shutdown(restart: bool = False) -> None:
+        print("prebake: the setup asked for a kernel restart; the build goes on in the same shell", flush=True)
+
+
+def _guard_process(shell) -> None:
+    """The restart idiom must not kill the runner, and os.system's exit status counts like `!cmd`'s."""
+    kill, system = os.kill, os.system
+
+    def guarded_kill(pid: int, sig: int) -> None:
+        if pid == os.getpid():
+            return _Kernel.do_shutdown(restart=True)
+        return kill(pid, sig)
+
+    def counted_system(command: str) -> int:
+        status = system(command)
+        shell.user_ns["_exit_code"] = os.waitstatus_to_exitcode(status) if status >= 0 else status
+        return status
+
+    os.kill, os.system = guarded_kill, counted_system
 
 
 def main(path: str) -> int:
@@ -81,6 +112,8 @@ def main(path: str) -> int:
     os.makedirs(START_DIR, exist_ok=True)
     os.chdir(START_DIR)
     shell = InteractiveShell.instance(colors="NoColor")
+    shell.kernel = _Kernel()
+    _guard_process(shell)
     for index, cell in enumerate(cells):
         where = cell["metadata"]["prebake"]
         label = f"cell {where['cell']} line {where['line']}"
@@ -91,6 +124,8 @@ def main(path: str) -> int:
         result = shell.run_cell(source, store_history=False, silent=False)
         print(f"{TIMING} {index} {time.perf_counter() - started:.3f}", flush=True)
         error = result.error_before_exec or result.error_in_exec
+        if isinstance(error, SystemExit) and error.code in (None, 0):
+            error = None  # the setup ended its cell on purpose
         if error is None and where["kind"] == "setup" and shell.user_ns.get("_exit_code"):
             error = RuntimeError(f"a shell command exited with status {shell.user_ns['_exit_code']}")
         if error is None:

@@ -88,6 +88,18 @@ def kinds(source: str) -> list[str]:
     ("for spec in PINS:\n    subprocess.run([sys.executable, '-m', 'pip', 'install', spec])", ["setup"]),
     ("!python models/research/object_detection/builders/model_builder_tf2_test.py", ["research"]),
     ("!python get-pip.py", ["setup"]),
+    ("!{sys.executable} -m pip install x\n!pip3.10 install y\n%uv pip install z", ["setup", "setup", "setup"]),
+    ("!./install.sh\n!source setup.sh\n!timeout 600 pip install x", ["setup", "setup", "setup"]),
+    ("!if [ ! -d y ]; then git clone https://x/y; fi\n!for p in a b; do pip install $p; done", ["setup", "setup"]),
+    ("!python -c \"import nltk; nltk.download('punkt')\"\n!Rscript -e 'install.packages(\"x\")'", ["setup", "setup"]),
+    ("!huggingface-cli login --token $HF_TOKEN\n!wandb login", ["needs-user", "needs-user"]),
+    ("import os; os.system('pip install foo')", ["setup"]),
+    ("OUT = '/content/drive/MyDrive/out'\nos.makedirs(OUT, exist_ok=True)\n%cd /content/drive/MyDrive/proj",
+     ["needs-user", "needs-user", "needs-user"]),
+    ("import shutil\nshutil.unpack_archive('/content/drive/MyDrive/data.zip', 'data')", ["definition", "needs-user"]),
+    ("HF = userdata.get('HF_TOKEN')\n!huggingface-cli download org/m --token $HF", ["needs-user", "needs-user"]),
+    ("uploaded = files.upload()\nfname = list(uploaded.keys())[0]\n!unzip -q {fname}",
+     ["needs-user", "needs-user", "needs-user"]),
 ])
 def test_statement_kinds(source: str, expected: list[str]) -> None:
     assert kinds(source) == expected
@@ -139,11 +151,94 @@ def test_a_setup_statement_that_binds_a_name_research_uses_stays_in_v1_too() -> 
     assert "path = hf_hub_download" in conversion.v1.cells[1].source
 
 
+def test_file_steps_after_the_research_are_research() -> None:
+    conversion = convert(new_code_cell("!pip install -q ultralytics"), new_code_cell("!yolo train data=coco128.yaml"),
+                         new_code_cell("!mkdir -p results && cp -r runs/detect/train/weights results/"),
+                         new_code_cell("!tar czf results.tgz results"))
+    assert [(s.kind, s.in_build, s.in_v1) for s in conversion.statements] == [
+        ("setup", True, False), ("research", False, True), ("research", False, True), ("research", False, True)]
+
+
+def test_setup_that_also_defines_or_changes_state_stays_in_v1() -> None:
+    conversion = convert(
+        new_code_cell("%%capture\n!git clone https://x/repo\n%cd repo\n!pip install -r requirements.txt\n"
+                      "from repo_mod import Model"),
+        new_code_cell("import os\nif not os.path.exists('/content/r2'):\n  !git clone https://x/r2\n  %cd /content/r2"),
+        new_code_cell("%%time\nm = Model()\n!python infer.py"),
+    )
+    capture, _, guarded, research = conversion.statements
+    assert capture.kind == "setup" and capture.in_build and capture.in_v1 and "Model" in capture.binds
+    assert guarded.kind == "setup" and guarded.in_v1 and "changes the notebook's state" in guarded.reason
+    assert research.kind == "research" and "Model" in research.uses
+
+
+def test_research_a_setup_command_interpolates_runs_at_build_time_too() -> None:
+    conversion = convert(new_code_cell("import torch\ndef fmt(v):\n  return v.split('+')[0]\nTORCH = fmt(torch.__version__)\n"
+                                       "!pip install torch-scatter -f https://data.pyg.org/whl/torch-{TORCH}.html"),
+                         new_code_cell("print(TORCH)"))
+    torch_version = next(s for s in conversion.statements if "TORCH" in s.binds)
+    assert torch_version.kind == "research" and torch_version.in_build and torch_version.in_v1
+    assert "setup uses TORCH" in torch_version.reason
+
+
+def test_the_recipe_survives_odd_notebook_names(tmp_path: Path) -> None:
+    nb = new_notebook(cells=[new_code_cell("!pip install x")])
+    for label in ("🎨 Stable Diffusion.ipynb", "a\ncheck = 'touch pwned' #.ipynb"):
+        conversion = nbmod.convert(nb, name="t", source_label=label)
+        nbmod.write(conversion, tmp_path)
+        recipe = load(tmp_path / "pack.toml")
+        assert recipe.check is None and recipe.excludes == ("/content/drive", "/content/gdrive")
+
+
+def test_the_runner_survives_restarts_exits_and_google_packages_installed_later(tmp_path: Path) -> None:
+    """condacolab's kernel restart, the `os.kill(os.getpid(), 9)` idiom and sys.exit(0) do not end the
+    build; a failing os.system install does; a `google` package that appears later still imports."""
+    later = tmp_path / "site" / "google" / "protobuf"
+    conversion = convert(new_code_cell(
+        "import os, sys\n"
+        "get_ipython().kernel.do_shutdown(True)\n"
+        "os.kill(os.getpid(), 9)\n"
+        "try:\n    sys.exit(0)\nexcept SystemExit:\n    raise\n"
+        f"!mkdir -p {later} && touch {later}/__init__.py\n"
+        f"sys.path.insert(0, {str(tmp_path / 'site')!r})\n"
+        "from google import protobuf\n"
+        "os.system('pip install --no-index prebake-no-such-package')\n", metadata={"tags": ["prebake-setup"]}))
+    nbmod.write(conversion, tmp_path)
+    ran = subprocess.run([sys.executable, str(tmp_path / "run_setup.py"), str(tmp_path / "setup.ipynb")],
+                         capture_output=True, text=True, cwd=tmp_path, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert ran.stdout.count("the setup asked for a kernel restart") == 2, ran.stdout
+    assert "from google import protobuf" in ran.stdout and "ModuleNotFoundError" not in ran.stdout
+    assert ran.returncode == 1 and ran.stderr.strip().splitlines()[-1] == (
+        "prebake: cell 1 line 11 failed: RuntimeError: a shell command exited with status 1")
+
+
+def test_the_colab_stand_in_leaves_room_for_google_packages_installed_later(tmp_path: Path) -> None:
+    """With no `google` package at all when the build starts, google.colab still imports, and a
+    google.* package that the setup installs afterwards imports too."""
+    later = tmp_path / "site" / "google" / "protobuf"
+    later.mkdir(parents=True)
+    (later / "__init__.py").write_text("VERSION = 'later'\n")
+    code = ("import sys\n"
+            "sys.path = [p for p in sys.path if 'site-packages' not in p]\n"
+            f"sys.path.insert(0, {str(Path(nbmod.__file__).parent)!r})\n"
+            "import setup_runner\n"
+            "setup_runner.install_colab_stand_in()\n"
+            "from google.colab import drive\n"
+            f"sys.path.append({str(tmp_path / 'site')!r})\n"
+            "from google import protobuf\n"
+            "print(protobuf.VERSION)\n"
+            "drive.mount('/content/drive')\n")
+    ran = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
+    assert ran.stdout == "later\n", ran.stderr
+    assert "NeedsUser: drive.mount() needs the user and cannot run at build time" in ran.stderr
+
+
 def test_v1_keeps_the_notebook_format_colab_saves() -> None:
     nb = nbformat.v4.new_notebook(cells=[new_code_cell("!pip install x"), new_code_cell("import x")])
     nb.nbformat_minor = 4
     for cell in nb.cells:
         del cell["id"]
+    nb.cells[1]["id"] = "kept-from-a-newer-front-end"  # Colab writes ids into 4.4 notebooks too
     nb.metadata = {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"}}
     conversion = nbmod.convert(nb, name="t", source_label="v0.ipynb")
     v1 = conversion.v1
