@@ -90,3 +90,18 @@ def test_every_variable_prebake_reads_is_one_documented_setting():
         named = set(re.findall(r"\bPREBAKE_[A-Z][A-Z_]*[A-Z]\b", text))
         assert named <= declared, f"{path} names {sorted(named - declared)}, which settings.py does not declare"
     assert settings.table() in (REPO / "README.md").read_text()
+
+
+def test_what_the_notebook_command_imports_is_a_declared_dependency():
+    """nbformat and IPython are what `prebake notebook` reads notebooks with: both must be installed
+    by `pip install prebake` itself, not left to an extra."""
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~ \[]", d)[0].lower() for d in declared}
+    tree = ast.parse((REPO / "builder" / "notebook.py").read_text())
+    imported = {n.module.split(".")[0] if isinstance(n, ast.ImportFrom) else a.name.split(".")[0]
+                for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and getattr(n, "level", 0) == 0
+                for a in n.names}
+    third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
+    assert {m.lower() for m in third_party} <= names, third_party
