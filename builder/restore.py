@@ -90,6 +90,8 @@ class RestoreOptions:
     """Variables a pack may set although they need leave (manifest.env_needs_leave)."""
     low_speed: tuple[int, float] = (1024, 60.0)
     """A transfer slower than this many bytes/s for this many seconds is dropped and resumed."""
+    connections: int = 0
+    """Requests in flight at once over a network store (parts and their ranges); 0: $PREBAKE_CONNECTIONS, else 8."""
 
     def __post_init__(self) -> None:
         try:
@@ -621,7 +623,10 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     on_bytes = progress.update if progress is not None else _ignore
 
     jobs = options.jobs or default_jobs()
-    ranges = max(1, jobs // max(1, len(todo)))
+    # Links that cap each connection (Drive, CDNs) are filled by several streams at once: every
+    # part in flight is fetched as ranges so that about `connections` requests run together.
+    connections = int(settings.CONNECTIONS.get(str(options.connections) if options.connections else None))
+    ranges = max(1, -(-connections // max(1, min(jobs, len(todo)))))
     # Largest first: the long parts start early and the short ones fill the gaps.
     todo.sort(key=lambda part: part.size, reverse=True)
     phases: dict[str, float] = {}

@@ -26,6 +26,7 @@ class Setting:
 
 STATE_DIR = Setting("PREBAKE_STATE_DIR", "", "where restores keep their journals and markers (default ROOT/var/lib/prebake)")
 WORKERS = Setting("PREBAKE_WORKERS", "processes", "restore parts in worker 'processes' or 'threads'")
+CONNECTIONS = Setting("PREBAKE_CONNECTIONS", "8", "requests a restore keeps in flight over the network (parts, and ranges of them)")
 CACHE = Setting("PREBAKE_CACHE", "", "where builds keep fetched files (default $XDG_CACHE_HOME/prebake, else ~/.cache/prebake)")
 RUNTIME = Setting("PREBAKE_RUNTIME", "2026.07", "the Colab runtime that new recipes and notebook conversions target")
 IMAGES_DIR = Setting("PREBAKE_IMAGES_DIR", "", "a folder of runtime facts to use instead of the shipped images/")
@@ -35,7 +36,7 @@ GDRIVE_CREDENTIALS = Setting("PREBAKE_GDRIVE_CREDENTIALS", "",
 GDRIVE_API_BASE = Setting("PREBAKE_GDRIVE_API_BASE", "https://www.googleapis.com/", "the Drive API's address (tests point it at a local server)")
 GDRIVE_PUBLIC_BASE = Setting("PREBAKE_GDRIVE_PUBLIC_BASE", "https://drive.google.com", "Drive's public download address (tests point it at a local server)")
 
-ALL = (STATE_DIR, WORKERS, CACHE, RUNTIME, IMAGES_DIR, KEEP_CONTAINER, GDRIVE_CREDENTIALS, GDRIVE_API_BASE, GDRIVE_PUBLIC_BASE)
+ALL = (STATE_DIR, WORKERS, CONNECTIONS, CACHE, RUNTIME, IMAGES_DIR, KEEP_CONTAINER, GDRIVE_CREDENTIALS, GDRIVE_API_BASE, GDRIVE_PUBLIC_BASE)
 
 
 def table() -> str:

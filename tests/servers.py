@@ -52,6 +52,8 @@ class Faults:
     corrupt_once: set[str] = field(default_factory=set)
     corrupt_always: set[str] = field(default_factory=set)
     rate: RateLimit | None = None
+    connection_rate: float | None = None
+    """Each response on its own held to this many bytes/s, as Drive and CDNs cap each connection."""
     hang_after: dict[str, int] = field(default_factory=dict)
     """Once per name: send that many body bytes, then nothing, holding the connection open."""
     trickle: dict[str, float] = field(default_factory=dict)
@@ -73,6 +75,9 @@ class FolderServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self.requests: Counter[str] = Counter()
         self.bytes_sent = 0
+        self.sending = 0
+        self.most_sending = 0
+        """How many bodies were being sent at once, at most."""
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
@@ -98,6 +103,11 @@ class FolderServer(ThreadingHTTPServer):
     def count_bytes(self, sent: int) -> None:
         with self._lock:
             self.bytes_sent += sent
+
+    def body_started(self, started: bool) -> None:
+        with self._lock:
+            self.sending += 1 if started else -1
+            self.most_sending = max(self.most_sending, self.sending)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -163,6 +173,8 @@ class _Handler(BaseHTTPRequestHandler):
         trickle = faults.trickle.pop(name, None)
         sent, stalled = 0, False
         server.count(name, 0)  # before the body: a client that has it all sees its request counted
+        own_rate = RateLimit(faults.connection_rate) if faults.connection_rate else None
+        server.body_started(True)
         try:
             with open(path, "rb") as f:
                 f.seek(start)
@@ -190,12 +202,15 @@ class _Handler(BaseHTTPRequestHandler):
                         return
                     if faults.rate is not None:
                         faults.rate.take(len(piece))
+                    if own_rate is not None:
+                        own_rate.take(len(piece))
                     self.wfile.write(piece)
                     sent += len(piece)
                     position += len(piece)
         except (BrokenPipeError, ConnectionResetError):
             return
         finally:
+            server.body_started(False)
             server.count_bytes(sent)
         if stalled:
             server.stopping.wait(FAULT_SECONDS)

@@ -15,6 +15,8 @@ from ..errors import TransientStoreError
 from . import CHUNK, SpeedFloor
 
 SEGMENT = 16 * 1024 * 1024
+"""The largest range of one request; a part is cut into `width` ranges of at least MIN_SEGMENT."""
+MIN_SEGMENT = 2 * 1024 * 1024
 
 
 def range_header(offset: int, end: int | None) -> dict[str, str]:
@@ -74,9 +76,17 @@ def ranged_body(response: requests.Response, offset: int, end: int | None, what:
             yield chunk
 
 
+def worth_ranges(offset: int, size: int | None, width: int) -> bool:
+    """Two ranges at least, each of MIN_SEGMENT or more."""
+    return size is not None and width > 1 and size - offset >= 2 * MIN_SEGMENT
+
+
 def ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, size: int, width: int) -> Iterator[bytes]:
-    """Stream the first segment while `width - 1` threads fetch the next ones, yielded in order."""
-    bounds = [(start, min(start + SEGMENT, size)) for start in range(offset, size, SEGMENT)]
+    """Stream the first range while `width - 1` threads fetch the next ones, yielded in order; the
+    bytes are cut into about `width` ranges (MIN_SEGMENT to SEGMENT each), so a part of any size
+    rides `width` connections."""
+    step = min(SEGMENT, max(MIN_SEGMENT, -(-(size - offset) // width)))
+    bounds = [(start, min(start + step, size)) for start in range(offset, size, step)]
     with ThreadPoolExecutor(max_workers=width - 1, thread_name_prefix="prebake-range") as pool:
         ahead: list[Future[bytes]] = []
         next_index = 1

@@ -50,7 +50,7 @@ import requests
 from .. import settings
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError, UsageError
 from . import MANIFEST, RESUMED, RETRY, PartRef, Store, parse_drive, within
-from ._ranges import SEGMENT, body_pieces, ordered_ranges, range_header, ranged_body
+from ._ranges import body_pieces, ordered_ranges, range_header, ranged_body, worth_ranges
 
 log = logging.getLogger(__name__)
 
@@ -421,7 +421,7 @@ class GDriveStore(Store):
         for i, file_id in enumerate(candidates):
             started = False
             try:
-                if size is not None and self.credentials is not None and self.parallel_ranges > 1 and size - offset >= 2 * SEGMENT:
+                if self.credentials is not None and worth_ranges(offset, size, self.parallel_ranges):
                     stream = ordered_ranges(lambda s, e, f=file_id: self._stream(name, f, s, e, RESUMED, ask_end=True),
                                             offset, size, self.parallel_ranges)
                 else:

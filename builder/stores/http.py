@@ -18,7 +18,7 @@ from urllib3.util.retry import Retry
 
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError
 from . import RESUMED, RETRY, Store, join_url, redact, within
-from ._ranges import SEGMENT, ordered_ranges, range_header, ranged_body
+from ._ranges import ordered_ranges, range_header, ranged_body, worth_ranges
 
 CONNECT_TIMEOUT = 10  # seconds; the read timeout is the store's low_speed window
 
@@ -133,7 +133,7 @@ class HttpStore(Store):
 
     def open_read(self, name: str, offset: int = 0, size: int | None = None,
                   ids: Mapping[str, str] | None = None) -> Iterator[bytes]:
-        if size is None or self.parallel_ranges < 2 or size - offset < 2 * SEGMENT:
+        if not worth_ranges(offset, size, self.parallel_ranges):
             yield from self._stream(name, offset, size, RESUMED, ask_end=False)
             return
         yield from ordered_ranges(lambda s, e: self._stream(name, s, e, RESUMED, ask_end=True), offset, size, self.parallel_ranges)

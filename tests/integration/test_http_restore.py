@@ -57,10 +57,9 @@ def test_a_server_that_ignores_range_still_gives_a_correct_restore(tmp_path: Pat
 
 def test_parallel_ranged_requests_reassemble_a_large_part_in_order(tmp_path: Path, monkeypatch) -> None:
     import prebake.stores._ranges as ranges
-    import prebake.stores.http as http
 
-    monkeypatch.setattr(http, "SEGMENT", 256 * 1024)
     monkeypatch.setattr(ranges, "SEGMENT", 256 * 1024)
+    monkeypatch.setattr(ranges, "MIN_SEGMENT", 256 * 1024)
     blob = os.urandom(3_000_000)
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "blob").write_bytes(blob)
@@ -69,6 +68,23 @@ def test_parallel_ranged_requests_reassemble_a_large_part_in_order(tmp_path: Pat
         assert b"".join(store.open_read("blob", 0, len(blob))) == blob
         assert b"".join(store.open_read("blob", 1_000_001, len(blob))) == blob[1_000_001:]
         assert server.requests["blob"] > 10
+
+
+def test_a_link_that_caps_each_connection_is_filled_by_several_at_once(tmp_path: Path) -> None:
+    """Drive and CDNs cap each connection: a pack of two parts, restored with 2 workers, still has
+    about PREBAKE_CONNECTIONS (8) bodies in flight, each part fetched as ranges."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(2):
+        (src / f"blob-{i}").write_bytes(os.urandom(6_000_000))
+    manifest = pack(src, tmp_path / "www" / "p", part_size=6_500_000, min_parts=1)
+    assert len(manifest.parts) == 2
+    with FolderServer(tmp_path / "www") as server:
+        server.faults.connection_rate = 8e6
+        restore(f"{server.url}/p", root=tmp_path / "root", progress=False, jobs=2)
+    assert server.most_sending >= 6, server.most_sending
+    for i in range(2):
+        assert (tmp_path / "root" / "opt" / "app" / f"blob-{i}").read_bytes() == (src / f"blob-{i}").read_bytes()
 
 
 def test_a_part_corrupted_in_transit_is_fetched_again(tmp_path: Path, served) -> None:
