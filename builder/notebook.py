@@ -226,7 +226,7 @@ def _program_kind(words: list[str]) -> str:
         return "setup"
     if program == "gem" and words[1:2] == ["install"]:
         return "setup"
-    if len(words) > 1 and words[1] in ("--version", "-V", "version", "-v") and program not in ("pip", "pip3"):
+    if len(words) > 1 and words[1] in ("--version", "-version", "-V", "version", "-v") and program not in ("pip", "pip3"):
         return "neutral"
     if program in ("pip", "pip3") and len(words) > 1 and words[1] in _PIP_LOOKS:
         return "neutral"
@@ -575,7 +575,8 @@ def _kind(node: ast.stmt | None, facts: _Facts) -> tuple[str, str]:
     if "other" in kinds:
         return "research", facts.first("other")
     if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-        return "definition", "sets " + ", ".join(sorted(_binds(node))) if _binds(node) else "an assignment"
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return "definition", "sets " + ", ".join(ast.unparse(t) for t in targets)
     if "state" in kinds:
         return "definition", facts.first("state") + " (notebook state)"
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
