@@ -38,6 +38,7 @@ from pathlib import Path
 
 from . import settings
 from .errors import UsageError
+from .setup_runner import IPYTHON_DIR
 
 START_DIR = "/content"  # where Colab (and the setup runner) start
 DEFAULT_ROOTS = ("/usr", "/opt", "/etc", "/var/lib/dpkg", "/root", "/content")
@@ -361,7 +362,9 @@ def _ends(name: str, suffixes: tuple[str, ...]) -> bool:
 
 
 class _Facts:
-    """What one statement does: (kind, detail) actions; kinds setup, user, state, neutral, other."""
+    """What one statement does: (kind, detail) actions; kinds setup, file, user, form (a form field's
+    value in a download or edit: the user's own input, a guess the prebake-setup tag overrules),
+    state, neutral, other."""
 
     def __init__(self, forms: set[str], user_files: set[str]) -> None:
         self.forms = forms
@@ -402,7 +405,7 @@ class _Facts:
             return self.add("user", f"{shown} logs in as the user")
         if kind == "setup" and named & self.forms and not programs & _INSTALLERS and not _is_pip(command):
             form = sorted(named & self.forms)[0]
-            return self.add("user", f"{shown} uses the form field {form}, the user's own input")
+            return self.add("form", f"{shown} uses the form field {form}, the user's own input")
         if kind == "setup" and programs <= _FILE_PROGRAMS | _NEUTRAL_PROGRAMS:
             return self.add("file", f"{shown} prepares files")
         self.add(kind, f"{shown} " + {"setup": "installs, downloads or builds", "neutral": "only looks",
@@ -567,8 +570,8 @@ def _kind(node: ast.stmt | None, facts: _Facts) -> tuple[str, str]:
         return "definition", "imports " + ", ".join(a.name for a in node.names)
     facts.visit(node)
     kinds = facts.kinds()
-    if "user" in kinds:
-        return "needs-user", facts.first("user")
+    if "user" in kinds or "form" in kinds:
+        return "needs-user", facts.first("user" if "user" in kinds else "form")
     if "setup" in kinds or "file" in kinds:
         reason = facts.first("setup" if "setup" in kinds else "file")
         return "setup", reason + ("; it also runs research, so it stays in v1 too" if "other" in kinds else "")
@@ -602,7 +605,8 @@ def classify(nb) -> list[Statement]:
             kind, reason = _kind(node, facts)
             if TAG_KEEP in tags and kind != "needs-user":
                 kind, reason = "research", f"the cell is tagged {TAG_KEEP}"
-            elif TAG_SETUP in tags and kind != "needs-user":
+            elif TAG_SETUP in tags and (kind != "needs-user" or "user" not in facts.kinds()):
+                # the tag overrules a guess (a form field may hold a public URL), not a person's step
                 kind, reason = "setup", f"the cell is tagged {TAG_SETUP}"
             statement = Statement(number, first, last, kind, reason, text,
                                   binds=frozenset(_binds(node) if node else ()), uses=frozenset(_uses(node) if node else ()))
@@ -691,8 +695,11 @@ def recipe_text(name: str, statements: list[Statement], *, runtime: str, source:
                 check: str | None = None, roots: tuple[str, ...] = DEFAULT_ROOTS) -> str:
     built = [s for s in statements if s.in_build]
     cells = sorted({s.cell for s in built if s.kind == "setup"})
-    # The runner needs IPython; installed in prepare, so it is in the build and not in the pack.
-    prepare = ("python3 -c 'import IPython' 2>/dev/null || python3 -m pip install -q 'ipython>=7.34'", *prepare)
+    # The runner needs IPython. Where the image lacks it, prepare installs it into a folder of its
+    # own: in the system site-packages its dependencies (asttokens, jedi, ...) would look installed
+    # to the setup's pip, and what the setup needs of them would then be missing from the pack.
+    prepare = (f"python3 -c 'import IPython' 2>/dev/null || python3 -m pip install -q --target {IPYTHON_DIR} "
+               "'ipython>=7.34'", *prepare)
     uses_apt = any(re.search(r"(^|[\s;&|!])(apt|apt-get)\s+(-\S+\s+)*install\b", s.source) for s in built)
     if uses_apt and not any("apt-get update" in p or "apt update" in p for p in prepare):
         prepare = ("apt-get update -q", *prepare)

@@ -22,6 +22,7 @@ import time
 import types
 
 START_DIR = "/content"
+IPYTHON_DIR = "/tmp/prebake-ipython"  # where the recipe's prepare installs IPython when the image has none
 TIMING = "prebake-timing"  # `prebake-timing INDEX SECONDS` after each statement, for prebake bench
 
 
@@ -104,6 +105,7 @@ def _guard_process(shell) -> None:
 
 
 def main(path: str) -> int:
+    sys.path.append(IPYTHON_DIR)  # after the system's packages: the setup's own installs come first
     from IPython.core.interactiveshell import InteractiveShell
 
     with open(path, encoding="utf-8") as f:

@@ -115,6 +115,16 @@ def test_the_held_out_corpus_never_builds_a_user_step_and_keeps_v1_valid() -> No
     assert result["errors"] == [] and result["user_in_build"] == 0 and result["v1_valid"] == 1.0
 
 
+def test_the_setup_tag_overrules_a_form_guess_but_not_a_persons_step() -> None:
+    cells = [new_code_cell("DATA_URL = 'https://example.org/data' #@param {type:'string'}\n"
+                           "!wget -q $DATA_URL/model.bin -O model.bin\nfrom google.colab import drive\n"
+                           "drive.mount('/content/drive')", metadata={"tags": ["prebake-setup"]})]
+    assert [s.kind for s in convert(*cells).statements] == ["setup", "setup", "setup", "needs-user"]
+    del cells[0].metadata["tags"]
+    assert [s.kind for s in nbmod.classify(new_notebook(cells=cells))] == ["definition", "needs-user", "definition",
+                                                                           "needs-user"]
+
+
 def test_a_mixed_cell_splits_by_statement_and_v1_keeps_what_the_research_needs() -> None:
     conversion = convert(
         new_markdown_cell("# Pose"),
