@@ -102,7 +102,7 @@ def ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, si
         try:
             yield from fetch(*bounds[0])
             while ahead:
-                data = ahead.pop(0).result()
+                data = memoryview(ahead.pop(0).result())  # slices of it are views, not copies
                 refill()
                 for i in range(0, len(data), CHUNK):
                     yield data[i : i + CHUNK]
