@@ -28,14 +28,16 @@ from collections.abc import Callable
 from typing import TypeVar
 
 # The command line's flags as the Python API spells them, for the hints inside messages.
+# Whole tokens only: a user's `pip install --force-reinstall` or a path like /data/--root/x stays as is.
+_FLAG = r"(?<![\w/-]){}(?![\w/-])"
 _PYTHON_SPELLING = (
-    (re.compile(r"--root DIR\b"), "root='DIR'"),
-    (re.compile(r"--root\b"), "root="),
-    (re.compile(r"--force\b"), "force=True"),
-    (re.compile(r"--no-wait\b"), "wait=False"),
-    (re.compile(r"--allow-setuid\b"), "allow_setuid=True"),
-    (re.compile(r"--allow-env ([A-Za-z_][A-Za-z0-9_]*)"), r"allow_env=['\1']"),
-    (re.compile(r"--allow-env\b"), "allow_env=[...]"),
+    (re.compile(_FLAG.format("--root DIR")), "root='DIR'"),
+    (re.compile(_FLAG.format("--root")), "root="),
+    (re.compile(_FLAG.format("--force")), "force=True"),
+    (re.compile(_FLAG.format("--no-wait")), "wait=False"),
+    (re.compile(_FLAG.format("--allow-setuid")), "allow_setuid=True"),
+    (re.compile(_FLAG.format("--allow-env ([A-Za-z_][A-Za-z0-9_]*)")), r"allow_env=['\1']"),
+    (re.compile(_FLAG.format("--allow-env")), "allow_env=[...]"),
     (re.compile(r"`prebake restore (\S+)`"), r"prebake.restore('\1')"),
 )
 
@@ -111,7 +113,8 @@ F = TypeVar("F", bound=Callable)
 
 def api(function: F) -> F:
     """For a function users call from Python: a PrebakeError it raises arrives without its chain
-    (the worker's remote traceback, the OSError) printed above it; the chain stays on `error.cause`."""
+    (the worker's remote traceback, the OSError) printed above it; the chain stays on `error.cause`,
+    and the error's own traceback stays whole (`--debug` prints it)."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
@@ -119,6 +122,6 @@ def api(function: F) -> F:
             return function(*args, **kwargs)
         except PrebakeError as e:
             e.cause = e.cause or e.__cause__ or e.__context__
-            raise e.with_traceback(None) from None
+            raise e from None
 
     return wrapper  # type: ignore[return-value]

@@ -593,7 +593,8 @@ def classify(nb) -> list[Statement]:
     """Every top-level statement of every code cell, with its kind and where it goes."""
     forms = {m.group(1) for cell in nb.cells if cell.cell_type == "code" for m in _FORM_FIELD.finditer(_source(cell))}
     user_files: set[str] = set()
-    found: list[tuple[Statement, bool]] = []  # with: its facts hold research besides setup
+    given: set[str] = set()  # names holding a value the user gave
+    found: list[tuple[Statement, set[str]]] = []  # with the kinds of what it does
     number = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -610,37 +611,63 @@ def classify(nb) -> list[Statement]:
                 kind, reason = "setup", f"the cell is tagged {TAG_SETUP}"
             statement = Statement(number, first, last, kind, reason, text,
                                   binds=frozenset(_binds(node) if node else ()), uses=frozenset(_uses(node) if node else ()))
+            if node is not None:
+                from_user = sorted((statement.uses - _loop_variables(node)) & given)
+                if from_user and kind != "needs-user":
+                    statement.kind = "needs-user"
+                    statement.reason = f"uses {from_user[0]}, which holds a value the user gives"
+                given = (given - statement.binds) | _user_values(node, given)
             found.append((statement, facts.kinds()))
     statements = [s for s, _ in found]
-    _follow_the_user(statements)
     _after_the_research(found)
     _place(found)
     return statements
 
 
-def _follow_the_user(statements: list[Statement]) -> None:
-    """What uses a value the user gave (an upload, a token, a path in their Drive) needs the user too:
-    `fname = list(uploaded)[0]` then `!unzip {fname}` cannot run at build time."""
-    given: dict[str, Statement] = {}
-    for statement in statements:
-        source = next((given[n] for n in sorted(statement.uses) if n in given), None)
-        if source is not None and statement.kind != "needs-user":
-            name = sorted(statement.uses & given.keys())[0]
-            statement.kind = "needs-user"
-            statement.reason = f"uses {name}, which comes from the user (cell {source.cell} line {source.first_line})"
-        if statement.kind == "needs-user":
-            given.update(dict.fromkeys(statement.binds, statement))
-        else:
-            for name in statement.binds:
-                given.pop(name, None)
+def _user_values(node: ast.AST, given: set[str]) -> set[str]:
+    """Names a statement binds to a value the user gives: the result of an upload, input(), a
+    secret or a login, a path in their Drive, or anything computed from such a value."""
+    names: set[str] = set()
+    for sub in _walk_outside_definitions(node):
+        if isinstance(sub, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor, ast.NamedExpr)):
+            value = sub.iter if isinstance(sub, (ast.For, ast.AsyncFor)) else sub.value
+            if value is not None and _from_the_user(value, given):
+                targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
+                names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def _from_the_user(value: ast.AST, given: set[str]) -> bool:
+    for sub in ast.walk(value):
+        if isinstance(sub, ast.Name) and sub.id in given:
+            return True
+        if isinstance(sub, ast.Call):
+            name = ast.unparse(sub.func)
+            if _ends(name, _USER_CALLS) or name in _USER_BUILTINS:
+                return True
+        if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and any(p in sub.value for p in _USER_PATHS):
+            return True
+    return False
+
+
+def _loop_variables(node: ast.AST) -> set[str]:
+    """Names a statement binds before it reads them (for targets, with ... as, comprehension targets)."""
+    names: set[str] = set()
+    for sub in ast.walk(node):
+        targets = [sub.target] if isinstance(sub, (ast.For, ast.AsyncFor, ast.comprehension)) else \
+            [item.optional_vars for item in sub.items if item.optional_vars] if isinstance(sub, (ast.With, ast.AsyncWith)) else []
+        names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
 
 
 def _after_the_research(found: list[tuple[Statement, set[str]]]) -> None:
-    """A step that only moves files (cp, tar, mkdir, sed, ...) after the research has started works
-    on what the research made: it is research, not setup."""
+    """A step that only moves files (cp, tar, mkdir, sed, ...) after the research has started, and
+    after the last install, works on what the research made: it is research, not setup. (One that a
+    later install needs, like a folder a download goes into, stays setup.)"""
+    last_install = max((i for i, (s, kinds) in enumerate(found) if s.kind == "setup" and "setup" in kinds), default=-1)
     started = False
-    for statement, kinds in found:
-        if statement.kind == "setup" and started and "setup" not in kinds and "file" in kinds:
+    for i, (statement, kinds) in enumerate(found):
+        if statement.kind == "setup" and started and i > last_install and "setup" not in kinds and "file" in kinds:
             statement.kind = "research"
             statement.reason = statement.reason.replace("prepares files", "moves files after the research started")
         started = started or (statement.kind == "research" and "other" in kinds)
@@ -670,12 +697,13 @@ def _place(found: list[tuple[Statement, set[str]]]) -> None:
             needed |= statement.uses
     wanted: set[str] = set()
     for statement in reversed(statements):
-        if statement.in_build:
-            wanted |= statement.uses
-        elif statement.kind == "research" and statement.binds & wanted:
+        provides = statement.binds & wanted
+        wanted -= statement.binds  # what a statement binds, earlier ones need not provide
+        if not statement.in_build and statement.kind == "research" and provides:
             statement.in_build = True
-            statement.reason += f"; it runs at build time too: setup uses {', '.join(sorted(statement.binds & wanted))}"
-            wanted |= statement.uses
+            statement.reason += f"; it runs at build time too: setup uses {', '.join(sorted(provides))}"
+        if statement.in_build:
+            wanted |= statement.uses - statement.binds
 
 
 def _source(cell) -> str:

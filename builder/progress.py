@@ -24,6 +24,13 @@ def size_text(n: float) -> str:
     return f"{n:.0f} B"
 
 
+def execution_count() -> int | None:
+    """The IPython cell execution running now, if any (a result shown in it is not shown again)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "execution_count", None)
+
+
 def _in_notebook() -> bool:
     """A Jupyter kernel runs this (Colab's shell is a kernel's shell too); a terminal IPython is not one."""
     ipython = sys.modules.get("IPython")
@@ -93,9 +100,3 @@ class Progress:
         elif text:
             print(text)
 
-    def close(self) -> None:
-        """On failure: the bar goes; the error says what happened."""
-        if self._tqdm is not None:
-            self._tqdm.close()
-        if self._handle is not None:
-            self._handle.update({"text/plain": ""}, raw=True)

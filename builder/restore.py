@@ -62,7 +62,7 @@ from .extract import Journal, PartWriter, finish_folders, read_journal, undo
 from .gate import Gate, rooted
 from .locate import PackSource, fetch_manifest, resolve
 from .manifest import Manifest, Part, env_needs_leave
-from .progress import Progress, size_text
+from .progress import Progress, execution_count, size_text
 from .runtime import current_platform, mismatches
 from .stores import Store, open_store, redact
 
@@ -130,15 +130,17 @@ class RestoreResult:
 
 class Restored(list):
     """The results of one restore call. Their summaries were shown as the restore ended (unless
-    progress=False), so a notebook does not show them twice when the call is a cell's last line."""
+    progress=False), so a notebook does not show them twice when the call is a cell's last line;
+    shown again in a later cell, they print."""
 
     shown = False
+    shown_in: int | None = None  # the notebook cell execution that showed them
 
     def __repr__(self) -> str:
         return "\n".join(result.summary() for result in self)
 
     def _ipython_display_(self) -> None:
-        if not self.shown:
+        if not (self.shown and self.shown_in == execution_count()):
             print(repr(self))
 
 
@@ -743,12 +745,12 @@ def _restore_all(source: str | os.PathLike, options: RestoreOptions) -> Restored
     try:
         _restore_each(source, options, results, progress)
     except BaseException:
-        if progress is not None:
-            progress.close()
+        if progress is not None:  # the bar goes; the packs restored before the failure are said
+            progress.finish([result.summary() for result in results])
         raise
     if progress is not None:
         progress.finish([result.summary() for result in results])
-        results.shown = True
+        results.shown, results.shown_in = True, execution_count()
     return results
 
 

@@ -75,9 +75,13 @@ def recipe_path(spec: str | os.PathLike[str]) -> Path:
     """A recipe given as a path (a file, or a folder holding pack.toml) or as a shipped recipe's name.
     An existing path wins, so a user's own ./opensmile folder is theirs."""
     path = Path(spec)
+    shipped = {r.name: r.path for r in shipped_recipes()}
+    if path.is_dir() and not (path / RECIPE_FILE).is_file() and str(spec) in shipped:
+        msg = (f"{path}/ here has no {RECIPE_FILE}, and it hides the shipped recipe {str(spec)!r}: "
+               f"build that one from another folder, or pass {shipped[str(spec)]}")
+        raise UsageError(msg)
     if path.exists():
         return path
-    shipped = {r.name: r.path for r in shipped_recipes()}
     if str(spec) in shipped:
         return shipped[str(spec)]
     names = ", ".join(shipped) or "none"

@@ -127,7 +127,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except PrebakeError as e:
         if debug:
-            traceback.print_exception(e.cause or e)
+            if e.cause is not None:
+                traceback.print_exception(e.cause)
+            traceback.print_exception(e)
         click.echo(f"prebake: error: {e.cli_message()}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:

@@ -106,7 +106,7 @@ def image_group() -> None:
 @click.option("--no-pins", is_flag=True, help="Do not install the pinned wheels (they still constrain pip).")
 @click.option("--gpu", is_flag=True, help="Use the runtime's GPU pins.")
 @click.option("--rebuild", is_flag=True, help="Build even if the tag exists.")
-@click.option("-q", "--quiet", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True, help="Do not stream the image build's output.")
 def image_build_cmd(runtime: str, base_image: str | None, python: str | None, no_pins: bool, gpu: bool, rebuild: bool,
                     quiet: bool) -> None:
     """Build and tag the mirror image of a Colab runtime (cached by tag)."""

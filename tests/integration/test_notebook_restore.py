@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from prebake.lock import LockedPack, write_lock
 from prebake.runtime import current_platform
 
 from ..conftest import make_awkward_tree, pack
@@ -25,6 +26,10 @@ def _run(tmp_path: Path, *cells: str) -> list[dict]:
     path = tmp_path / "saved.ipynb"
     nbformat.write(nb, path)
     return [cell.outputs for cell in nbformat.read(path, as_version=4).cells]
+
+
+def _texts(outputs: list[dict]) -> list[str]:
+    return ["".join(o.get("text", "")) + o.get("data", {}).get("text/plain", "") for o in outputs if o.output_type != "error"]
 
 
 def _error(outputs: list[dict]) -> dict:
@@ -67,10 +72,20 @@ def test_the_summary_shows_when_not_last_and_the_saved_notebook_holds_no_bar(tmp
     src = make_awkward_tree(tmp_path / "src", big_file_size=3_000_000)
     pack(src, tmp_path / "pack", part_size=500_000)
     root = tmp_path / "root"
-    first, again = _run(
+    other = pack(make_awkward_tree(tmp_path / "src2"), tmp_path / "other", target="/opt/other", name="other",
+                 part_size=20_000)
+    broken = tmp_path / "other" / other.parts[-1].name
+    broken.write_bytes(broken.read_bytes()[:-10] + b"\0" * 10)
+    write_lock(tmp_path / "two.lock", [LockedPack("fresh", "1.0", pack(make_awkward_tree(tmp_path / "src3"),
+                                                                          tmp_path / "fresh", target="/opt/fresh",
+                                                                          name="fresh").digest, (str(tmp_path / "fresh"),)),
+                                       LockedPack("other", "1.0", other.digest, (str(tmp_path / "other"),))])
+    first, again, later, partly = _run(
         tmp_path,
         f"import prebake\nresults = prebake.restore({str(tmp_path / 'pack')!r}, root={str(root)!r}, progress=True)\nx = 1",
         f"prebake.restore({str(tmp_path / 'pack')!r}, root={str(root)!r})",
+        "results",
+        f"prebake.restore({str(tmp_path / 'two.lock')!r}, root={str(tmp_path / 'r3')!r}, retries=0)",
     )
     texts = ["".join(o.get("text", "")) + o.get("data", {}).get("text/plain", "") for o in first]
     assert [t for t in texts if t.strip()] == [t for t in texts if t.startswith("restored app 1.0: ")], texts
@@ -80,3 +95,6 @@ def test_the_summary_shows_when_not_last_and_the_saved_notebook_holds_no_bar(tmp
     # The call as a cell's last line: its value does not repeat the line already shown.
     shown = ["".join(o.get("text", "")) + o.get("data", {}).get("text/plain", "") for o in again]
     assert [t.strip() for t in shown if t.strip()] == ["app 1.0 is already restored; nothing to do"]
+    # Shown again in a later cell, the results print; a lock that fails half-way still says what it restored.
+    assert [t for t in _texts(later) if t.strip()] == [summary + "\n"]
+    assert _texts(partly)[0].startswith("restored fresh 1.0: ") and _error(partly).ename == "IntegrityError"

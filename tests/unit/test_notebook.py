@@ -243,6 +243,35 @@ def test_the_colab_stand_in_leaves_room_for_google_packages_installed_later(tmp_
     assert "NeedsUser: drive.mount() needs the user and cannot run at build time" in ran.stderr
 
 
+def test_a_drive_mount_taints_values_the_user_gives_not_modules_or_flags() -> None:
+    """Second review: `import os` next to drive.mount, or IN_COLAB = True, are not the user's values;
+    a loop variable that reuses a name holding one is a fresh name."""
+    statements = nbmod.classify(new_notebook(cells=[
+        new_code_cell("try:\n    from google.colab import drive\n    import os, sys\n    drive.mount('/content/drive')\n"
+                      "    IN_COLAB = True\nexcept ImportError:\n    IN_COLAB = False"),
+        new_code_cell("os.system('pip install -q lightgbm')\nif IN_COLAB:\n    !pip install -q catboost\n"
+                      "uploaded = files.upload()\nfor fn in uploaded:\n    print(fn)\n"
+                      "for fn in ['http://x/a.zip']:\n    !wget {fn}\nname = list(uploaded)[0]\n!unzip -q {name}"),
+    ]))
+    assert [s.kind for s in statements] == ["needs-user", "setup", "setup", "needs-user", "needs-user", "setup",
+                                            "needs-user", "needs-user"]
+
+
+def test_a_folder_a_later_download_needs_stays_in_the_build() -> None:
+    conversion = convert(new_code_cell("import tensorflow as tf\ntf.test.gpu_device_name()"),
+                         new_code_cell("!git clone https://x/repo\n!mkdir -p repo/weights\n"
+                                       "!wget -O repo/weights/w.pth https://x/w.pth\n!cd repo && pip install -e ."),
+                         new_code_cell("!mkdir -p out && cp -r runs out/"))
+    assert [(s.kind, s.in_build) for s in conversion.statements][2:] == [
+        ("setup", True), ("setup", True), ("setup", True), ("setup", True), ("research", False)]
+
+
+def test_a_loop_variable_of_a_download_does_not_pull_research_into_the_build() -> None:
+    conversion = convert(new_code_cell("import torch\nmodel = torch.load('m.pt')\nfor f in range(3):\n    model.train_epoch(f)"),
+                         new_code_cell("for f in ['https://x/a.bin', 'https://x/b.bin']:\n    !wget -q {f}"))
+    assert [s.in_build for s in conversion.statements] == [True, False, False, True]
+
+
 def test_v1_keeps_the_notebook_format_colab_saves() -> None:
     nb = nbformat.v4.new_notebook(cells=[new_code_cell("!pip install x"), new_code_cell("import x")])
     nb.nbformat_minor = 4

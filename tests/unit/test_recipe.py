@@ -161,6 +161,9 @@ def test_a_path_wins_over_a_shipped_name_and_an_unknown_name_lists_the_shipped_o
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "hello").mkdir()
+    with pytest.raises(UsageError, match=r"hello/ here has no pack.toml, and it hides the shipped recipe 'hello'"):
+        recipe_path("hello")
+    (tmp_path / "hello" / "pack.toml").write_text(MINIMAL)
     assert recipe_path("hello") == Path("hello")
     with pytest.raises(UsageError, match=r"'nope' is neither a file nor a shipped recipe; .*hello.*opensmile"):
         recipe_path("nope")

@@ -256,3 +256,15 @@ def test_workers_fork_only_a_single_threaded_process(tmp_path: Path, with_thread
         command = [sys.executable, "-c", code]
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout
     assert out.strip() == expected
+
+
+def test_python_spelling_rewrites_whole_flags_only() -> None:
+    """A hint's --force reads force=True from Python; a user's command or path that merely contains
+    such text is quoted as it is."""
+    from prebake.errors import StepFailed
+
+    error = StepFailed("step `pip install --force-reinstall --root-user-action=ignore x` exited 1 writing "
+                       "/data/--root/x; pass --root DIR or --force")
+    assert str(error) == ("step `pip install --force-reinstall --root-user-action=ignore x` exited 1 writing "
+                          "/data/--root/x; pass root='DIR' or force=True")
+    assert error.cli_message().endswith("pass --root DIR or --force")
