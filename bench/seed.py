@@ -105,7 +105,7 @@ def run_notebooks(out: Path, v0: Path, work: Path) -> dict:
     """v0 and v1 top to bottom with nbclient in fresh containers; the research outputs compared."""
     from contextlib import closing
 
-    from prebake.benchmark import _derived, run_notebook, runner_image, v0_image
+    from prebake.benchmark import derived_image, run_notebook, runner_image, v0_image
     from prebake.capture import docker as backend
     from prebake.manifest import loads
     from prebake.recipe import load
@@ -120,7 +120,7 @@ def run_notebooks(out: Path, v0: Path, work: Path) -> dict:
         run_notebook(engine, kernel, v0, work / "v0.out.ipynb")
         result["v0_seconds"] = time.perf_counter() - t
         # the runner image (mirror + prebake) lacks Colab's libGL, which OpenCV loads: add it, not packed
-        runner = _derived(engine, runner_image(engine, manifest.created_by["image"]), "seed-runner-gl",
+        runner = derived_image(engine, runner_image(engine, manifest.created_by["image"]), "seed-runner-gl",
                           ["apt-get update -q && apt-get install -y -q --no-install-recommends libgl1 libglib2.0-0"])
         from prebake.benchmark import FolderServer as PackServer
 

@@ -126,7 +126,7 @@ class FolderServer:
 # ---------------------------------------------------------------- images
 
 
-def _derived(engine, base: str, repository_tag: str, steps: list[str], files: dict[str, Path] | None = None,
+def derived_image(engine, base: str, repository_tag: str, steps: list[str], files: dict[str, Path] | None = None,
              on_note: Callable[[str], None] | None = None, on_line: Callable[[str], None] | None = None) -> str:
     """An image: `base` + `files` copied in + `steps` run, committed and cached by a hash of all of it."""
     from .bake import run_step
@@ -175,7 +175,7 @@ def runner_image(engine, mirror: str, on_note=None, on_line=None) -> str:
 
     src = _source_tree()
     try:
-        return _derived(engine, mirror, "runner", [
+        return derived_image(engine, mirror, "runner", [
             "python -m pip install -q --no-cache-dir " + " ".join(f"'{p}'" for p in RUNNER_PACKAGES),
             "cp -r /opt/prebake-src/prebake \"$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')/\"",
             "rm -rf /opt/prebake-src",
@@ -188,10 +188,10 @@ def runner_image(engine, mirror: str, on_note=None, on_line=None) -> str:
 def v0_image(engine, mirror: str, recipe: Recipe, *, kernel: bool = False, on_note=None, on_line=None) -> str:
     """The mirror + the recipe's prepare steps (what Colab has and the mirror lacks); with `kernel`,
     also ipykernel and nbclient, to run the v0 notebook itself."""
-    image = _derived(engine, mirror, f"v0-{recipe.name}", [s.run for s in recipe.prepare], None, on_note, on_line)
+    image = derived_image(engine, mirror, f"v0-{recipe.name}", [s.run for s in recipe.prepare], None, on_note, on_line)
     if not kernel:
         return image
-    return _derived(engine, image, f"v0-{recipe.name}-kernel",
+    return derived_image(engine, image, f"v0-{recipe.name}-kernel",
                     ["python -m pip install -q --no-cache-dir 'ipykernel>=6' 'nbclient>=0.10' 'nbformat>=5.9'"],
                     None, on_note, on_line)
 
