@@ -127,7 +127,7 @@ class FolderServer:
 
 
 def derived_image(engine, base: str, repository_tag: str, steps: list[str], files: dict[str, Path] | None = None,
-             on_note: Callable[[str], None] | None = None, on_line: Callable[[str], None] | None = None) -> str:
+                  on_note: Callable[[str], None] | None = None, on_line: Callable[[str], None] | None = None) -> str:
     """An image: `base` + `files` copied in + `steps` run, committed and cached by a hash of all of it."""
     from .bake import run_step
     from .capture import docker as backend
