@@ -61,12 +61,24 @@ def pack(src: Path, out: Path, target: str = "/opt/app", **options) -> Manifest:
     return pack_tree(src, out, PackOptions(**{**defaults, **options}))
 
 
+def run_cli(*args: str) -> int:
+    """`prebake ARGS` in this process, as main() runs it; its exit status."""
+    from prebake.cli import main
+
+    try:
+        main(list(args))
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
 def craft_pack(
     out: Path,
     members: list[tuple[tarfile.TarInfo, bytes]],
     prefixes: tuple[str, ...] = ("/opt/app",),
     symlinks: tuple[str, ...] = (),
     raw_tar: bytes | None = None,
+    whiteouts: tuple[str, ...] = (),
 ) -> Manifest:
     """A pack whose single part holds exactly `members` (or `raw_tar`), with a correct manifest.
 
@@ -79,7 +91,8 @@ def craft_pack(
     out.mkdir(parents=True)
     (out / "part-000.tar.zst").write_bytes(compressed)
     part = Part("part-000.tar.zst", len(compressed), hashlib.sha256(compressed).hexdigest(), count, len(raw_tar))
-    manifest = Manifest(name="crafted", version="1", target=prefixes[0], prefixes=prefixes, parts=(part,), symlinks=symlinks)
+    manifest = Manifest(name="crafted", version="1", target=prefixes[0], prefixes=prefixes, parts=(part,), symlinks=symlinks,
+                        whiteouts=tuple(whiteouts))
     (out / "manifest.json").write_bytes(manifest.dumps())
     return manifest
 

@@ -14,18 +14,11 @@ from nbformat.v4 import new_code_cell, new_notebook
 from prebake.bake import run_step
 from prebake.capture import ADDED
 from prebake.capture.scan import Host
-from prebake.cli import main
 from prebake.errors import StepFailed
 
+from ..conftest import run_cli
+
 NOWHERE = "unix:///nonexistent.sock"
-
-
-def run_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 @pytest.fixture(autouse=True)

@@ -14,19 +14,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from prebake import notebook as nbmod
-from prebake.cli import main
 from prebake.errors import UsageError
 from prebake.recipe import load
 
+from ..conftest import run_cli
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 def convert(*cells, **kwargs):

@@ -223,11 +223,7 @@ def test_a_failed_part_stops_the_parts_queued_behind_it(tmp_path: Path) -> None:
 def test_no_pack_touches_prebakes_own_state_folder(tmp_path: Path, members, whiteouts) -> None:
     """A pack whose prefix covers the state folder could forge a journal that makes the next run
     delete outside its prefixes, or a marker that skips another pack: refused."""
-    manifest = craft_pack(tmp_path / "pack", members, prefixes=("/var/lib",))
-    if whiteouts:
-        raw = json.loads(manifest.dumps())
-        raw["whiteouts"] = list(whiteouts)
-        (tmp_path / "pack" / "manifest.json").write_text(json.dumps(raw))
+    craft_pack(tmp_path / "pack", members, prefixes=("/var/lib",), whiteouts=whiteouts)
     root = tmp_path / "root"
     with pytest.raises(UnsafePackError, match="prebake's own state folder"):
         restore(tmp_path / "pack", root=root, progress=False)
@@ -275,10 +271,7 @@ def test_an_mtime_past_what_utime_takes_is_refused_with_one_line(tmp_path: Path)
 
 
 def test_a_whiteout_that_fails_after_every_part_leaves_none_of_the_pack(tmp_path: Path) -> None:
-    manifest = craft_pack(tmp_path / "pack", [member("opt/app/f"), member("opt/app/g")])
-    raw = json.loads(manifest.dumps())
-    raw["whiteouts"] = ["/opt/app/f/x"]
-    (tmp_path / "pack" / "manifest.json").write_text(json.dumps(raw))
+    craft_pack(tmp_path / "pack", [member("opt/app/f"), member("opt/app/g")], whiteouts=("/opt/app/f/x",))
     root = tmp_path / "root"
     with pytest.raises(PrebakeError):
         restore(tmp_path / "pack", root=root, progress=False)
@@ -314,10 +307,8 @@ def test_a_whiteout_may_remove_a_file_that_is_its_own_prefix_but_never_a_prefix_
     (root / "etc" / "EXTERNALLY-MANAGED").write_text("pip, keep off\n")
     (root / "opt/app/torch").mkdir(parents=True)
     (root / "opt/app/torch/keep.py").write_text("precious\n")
-    manifest = craft_pack(tmp_path / "file", [member("opt/app/a")], prefixes=("/opt/app", "/etc/EXTERNALLY-MANAGED"))
-    raw = json.loads(manifest.dumps())
-    raw["whiteouts"] = ["/etc/EXTERNALLY-MANAGED"]
-    (tmp_path / "file" / "manifest.json").write_text(json.dumps(raw))
+    craft_pack(tmp_path / "file", [member("opt/app/a")],
+               prefixes=("/opt/app", "/etc/EXTERNALLY-MANAGED"), whiteouts=("/etc/EXTERNALLY-MANAGED",))
     restore(tmp_path / "file", root=root, progress=False)
     assert not (root / "etc/EXTERNALLY-MANAGED").exists()
     assert (root / "etc").is_dir()
@@ -325,10 +316,7 @@ def test_a_whiteout_may_remove_a_file_that_is_its_own_prefix_but_never_a_prefix_
     restore(tmp_path / "file", root=tmp_path / "fresh", progress=False)
     assert (tmp_path / "fresh/opt/app/a").exists() and not (tmp_path / "fresh/etc").exists()
 
-    manifest = craft_pack(tmp_path / "folder", [member("opt/app/torch/b")], prefixes=("/opt/app/torch",))
-    raw = json.loads(manifest.dumps())
-    raw["whiteouts"] = ["/opt/app/torch"]
-    (tmp_path / "folder" / "manifest.json").write_text(json.dumps(raw))
+    craft_pack(tmp_path / "folder", [member("opt/app/torch/b")], prefixes=("/opt/app/torch",), whiteouts=("/opt/app/torch",))
     with pytest.raises(UnsafePackError, match="would remove one of the pack's prefixes"):
         restore(tmp_path / "folder", root=root, progress=False)
     assert (root / "opt/app/torch/keep.py").read_text() == "precious\n"
@@ -344,10 +332,7 @@ def test_a_file_prefix_whiteout_never_reaches_through_a_link_out_of_the_root(tmp
     root = tmp_path / "root"
     root.mkdir()
     (root / "m").symlink_to(outside)
-    manifest = craft_pack(tmp_path / "pack", [member("opt/app/f")], prefixes=("/opt/app", "/m/victim"))
-    raw = json.loads(manifest.dumps())
-    raw["whiteouts"] = ["/m/victim"]
-    (tmp_path / "pack" / "manifest.json").write_text(json.dumps(raw))
+    craft_pack(tmp_path / "pack", [member("opt/app/f")], prefixes=("/opt/app", "/m/victim"), whiteouts=("/m/victim",))
     with pytest.raises(ConflictError, match="leaves"):
         restore(tmp_path / "pack", root=root, progress=False)
     assert (outside / "victim").read_text() == "must survive\n"
@@ -358,10 +343,7 @@ def test_a_file_prefix_whiteout_below_a_file_of_this_machine_fails_before_anythi
     root = tmp_path / "root"
     root.mkdir()
     (root / "etc2").write_text("a file where the pack expects a folder\n")
-    manifest = craft_pack(tmp_path / "pack", [member("opt/app/f")], prefixes=("/opt/app", "/etc2/f"))
-    raw = json.loads(manifest.dumps())
-    raw["whiteouts"] = ["/etc2/f"]
-    (tmp_path / "pack" / "manifest.json").write_text(json.dumps(raw))
+    craft_pack(tmp_path / "pack", [member("opt/app/f")], prefixes=("/opt/app", "/etc2/f"), whiteouts=("/etc2/f",))
     with pytest.raises(ConflictError, match="cannot be opened as a folder"):
         restore(tmp_path / "pack", root=root, progress=False)
     assert not (root / "opt").exists()
