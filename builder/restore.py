@@ -627,8 +627,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     jobs = options.jobs or default_jobs()
     # Links that cap each connection (Drive, CDNs) are filled by several streams at once: every
     # part in flight is fetched as ranges so that about `connections` requests run together.
-    connections = int(settings.CONNECTIONS.get(str(options.connections) if options.connections else None))
-    ranges = max(1, -(-connections // max(1, min(jobs, len(todo)))))
+    ranges = max(1, -(-options.connections // max(1, min(jobs, len(todo)))))
     # Largest first: the long parts start early and the short ones fill the gaps.
     todo.sort(key=lambda part: part.size, reverse=True)
     phases: dict[str, float] = {}
@@ -714,7 +713,11 @@ def restore(source: str | os.PathLike, options: RestoreOptions | None = None, **
     if workers not in ("processes", "threads"):
         msg = f"workers {workers!r} must be 'processes' or 'threads' (check PREBAKE_WORKERS)"
         raise UsageError(msg)
-    options = dataclasses.replace(options, workers=workers)
+    connections = settings.CONNECTIONS.get(str(options.connections) if options.connections else None)
+    if not connections.isdigit() or int(connections) < 1:
+        msg = f"connections {connections!r} must be a whole number of requests, 1 or more (check PREBAKE_CONNECTIONS)"
+        raise UsageError(msg)
+    options = dataclasses.replace(options, workers=workers, connections=int(connections))
     try:
         options.root.mkdir(parents=True, exist_ok=True)
         with _root_lock(options.root, options.wait):

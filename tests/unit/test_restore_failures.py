@@ -268,3 +268,14 @@ def test_python_spelling_rewrites_whole_flags_only() -> None:
     assert str(error) == ("step `pip install --force-reinstall --root-user-action=ignore x` exited 1 writing "
                           "/data/--root/x; pass root='DIR' or force=True")
     assert error.cli_message().endswith("pass --root DIR or --force")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5"])
+def test_a_bad_connections_setting_is_one_line_naming_it(tmp_path: Path, monkeypatch, value: str) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "x").write_text("x")
+    pack(tmp_path / "src", tmp_path / "pack")
+    monkeypatch.setenv("PREBAKE_CONNECTIONS", value)
+    with pytest.raises(UsageError, match=r"connections '.*' must be a whole number .*PREBAKE_CONNECTIONS"):
+        restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
+    assert not (tmp_path / "root").exists()
