@@ -398,8 +398,7 @@ class _Facts:
         programs = {w.rsplit("/", 1)[-1] for w in words}
         if programs & _USER_DATA_PROGRAMS:
             return self.add("user", f"{shown} downloads the user's own media")
-        interpolated = {m.group(1) or m.group(2).strip() for m in _SHELL_NAMES.finditer(command)}
-        named = {n for expr in interpolated for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr)}
+        named = _interpolated_names(command)
         kind = shell_kind(command)
         if any(w in ("login", "auth") for words in _simple_commands(command) for w in words[1:3]):
             return self.add("user", f"{shown} logs in as the user")
@@ -552,10 +551,15 @@ def _uses(node: ast.AST) -> set[str]:
 def _uses_of(node: ast.AST) -> set[str]:
     names = {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
     for sub in ast.walk(node):
-        if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and ("$" in sub.value or "{" in sub.value):
-            for m in _SHELL_NAMES.finditer(sub.value):
-                names |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.group(1) or m.group(2)))
+        if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            names |= _interpolated_names(sub.value)
     return names
+
+
+def _interpolated_names(text: str) -> set[str]:
+    """The Python names IPython would expand in a shell line: $var, ${var} and those inside {expr}."""
+    return {name for m in _SHELL_NAMES.finditer(text)
+            for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.group(1) or m.group(2))}
 
 
 def _kind(node: ast.stmt | None, facts: _Facts) -> tuple[str, str]:

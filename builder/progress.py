@@ -24,18 +24,20 @@ def size_text(n: float) -> str:
     return f"{n:.0f} B"
 
 
+def _shell():
+    """The running IPython shell, if this is IPython (never imported here: the restore path stays light)."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
+
+
 def execution_count() -> int | None:
     """The IPython cell execution running now, if any (a result shown in it is not shown again)."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return getattr(shell, "execution_count", None)
+    return getattr(_shell(), "execution_count", None)
 
 
 def _in_notebook() -> bool:
     """A Jupyter kernel runs this (Colab's shell is a kernel's shell too); a terminal IPython is not one."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return getattr(shell, "kernel", None) is not None
+    return getattr(_shell(), "kernel", None) is not None
 
 
 class Progress:
