@@ -20,6 +20,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from prebake.benchmark import run_notebook, runner_image, v0_image
+from prebake.lock import LockedPack, write_lock
 from prebake.recipe import load
 
 from ..notebook_corpus import CASES
@@ -142,8 +143,7 @@ def test_v0_and_v1_research_outputs_match(benched, served, tmp_path) -> None:
         v0_seconds = run_notebook(engine, v0_kernel, benched["v0"], ran_v0)
         with FolderServer(out / "packs") as packs:
             lock = tmp_path / "prebake.lock"
-            lock.write_text(f'version = 1\n[[pack]]\nname = "demo"\nversion = "1"\ndigest = "{manifest.digest}"\n'
-                            f'locations = ["{packs.url}/demo"]\n')
+            write_lock(lock, [LockedPack("demo", "1", manifest.digest, (f"{packs.url}/demo",))])
             ran_v1 = tmp_path / "v1.out.ipynb"
             v1_seconds = run_notebook(engine, runner, out / "v1.ipynb", ran_v1, files={"/content/prebake.lock": lock})
     v0_out, v1_out = _outputs(nbformat.read(ran_v0, 4)), _outputs(nbformat.read(ran_v1, 4))
@@ -215,8 +215,7 @@ def test_runnable_corpus_notebooks_give_the_same_research_outputs_in_v0_and_v1(c
     unchanged = {c.source for c in v1.cells if c.cell_type == "code"} & {c.source for c in case.notebook().cells}
     with closing(backend.client()) as engine, FolderServer(out / "packs") as packs:
         lock = tmp_path / "prebake.lock"
-        lock.write_text(f'version = 1\n[[pack]]\nname = "{manifest.name}"\nversion = "1"\ndigest = "{manifest.digest}"\n'
-                        f'locations = ["{packs.url}/{pack.name}"]\n')
+        write_lock(lock, [LockedPack(manifest.name, "1", manifest.digest, (f"{packs.url}/{pack.name}",))])
         ran_v1 = tmp_path / "v1.out.ipynb"
         run_notebook(engine, runner_image(engine, manifest.created_by["image"]), out / "v1.ipynb", ran_v1,
                      files={"/content/prebake.lock": lock})
