@@ -33,6 +33,8 @@ _FLAG = r"(?<![\w/-]){}(?![\w/-])"
 _PYTHON_SPELLING = (
     (re.compile(_FLAG.format("--root DIR")), "root='DIR'"),
     (re.compile(_FLAG.format("--root")), "root="),
+    (re.compile(_FLAG.format("--prefix DIR")), "prefix='DIR'"),
+    (re.compile(_FLAG.format("--prefix")), "prefix"),
     (re.compile(_FLAG.format("--force")), "force=True"),
     (re.compile(_FLAG.format("--no-wait")), "wait=False"),
     (re.compile(_FLAG.format("--allow-setuid")), "allow_setuid=True"),

@@ -33,6 +33,7 @@ from pathlib import Path
 from .errors import ConflictError, IntegrityError, UnsafePackError
 from .gate import Gate
 from .manifest import Part
+from .relocate import Relocation
 
 BLOCK = 512
 _GNU_MAGIC = b"ustar  \0"
@@ -196,11 +197,15 @@ class PartWriter:
     than its `members`, and a name may appear once.
     """
 
-    def __init__(self, gate: Gate, part: Part, journal: Journal, allow_setuid: bool = False) -> None:
+    def __init__(self, gate: Gate, part: Part, journal: Journal, allow_setuid: bool = False,
+                 relocation: Relocation | None = None) -> None:
         self.gate = gate
         self.part = part
         self.journal = journal
         self.allow_setuid = allow_setuid
+        self.relocation = relocation
+        self._rewrite: dict[str, int] = {}
+        """Files holding a conda placeholder, with their mtime: rewritten once the part is verified."""
         self.written: list[str] = []
         self._names: set[str] = set()
         self._regular: set[str] = set()
@@ -304,6 +309,9 @@ class PartWriter:
         if name.startswith("/") or not _BAD_NAME_PARTS.isdisjoint(relative.split("/")):
             raise self._refuse(f"member name {name!r} is absolute, empty or contains '.' or '..'")
         path = "/" + relative
+        if self.relocation is not None:
+            path = self.relocation.move(path)
+            linkname = self.relocation.move("/" + linkname)[1:] if kind == _HARDLINK else linkname
         if path in self._names:
             raise self._refuse(f"{path} appears twice in the part")
         if len(self._names) == self.part.members:
@@ -332,6 +340,8 @@ class PartWriter:
         where = gate.on_disk(path)
         self.journal.record("w", path)
         self.written.append(path)
+        if self.relocation is not None and kind != _SYMLINK and path in self.relocation.files:
+            self._rewrite[path] = mtime
         if kind == _SYMLINK:
             _replace(lambda: os.symlink(linkname, leaf, dir_fd=fd), fd, leaf, where)
         elif kind == _HARDLINK:
@@ -375,7 +385,21 @@ class PartWriter:
             msg = (f"{self.part.name} holds {len(self._names)} members in {self._fed} bytes, "
                    f"the manifest says {self.part.members} in {self.part.bytes}; the pack is damaged")
             raise IntegrityError(msg)
+        self._relocate()
         self.journal.close()
+
+    def _relocate(self) -> None:
+        """Write this restore's prefix where the part's files hold a placeholder: after the part is
+        verified, before it counts as done (a kill now leaves a journal, so the part is redone)."""
+        for path, mtime in self._rewrite.items():
+            assert self.relocation is not None
+            folder, leaf = self.gate.parent(path, create=False)
+            fd = os.open(leaf, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+            try:
+                self.relocation.rewrite(fd, path)
+                os.utime(fd, ns=(mtime * 10**9, mtime * 10**9))
+            finally:
+                os.close(fd)
 
     def abort(self) -> None:
         """Remove what this part wrote, so a failed part leaves nothing behind."""

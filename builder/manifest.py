@@ -52,6 +52,32 @@ class Env:
 
 
 @dataclass(frozen=True)
+class CondaPrefix:
+    """A conda environment's prefix records: the files that hold a placeholder where the folder the
+    environment is restored at must be written (scripts, configs, compiled-in paths), as conda-pack
+    classified them. Paths are relative to `prefix`, the pack's one prefix; each names the index of
+    its placeholder. Text files get every placeholder replaced; binary ones get NUL-padded C strings
+    of the same length, so a binary's placeholder bounds how long a new prefix may be."""
+
+    prefix: str
+    placeholders: tuple[str, ...]
+    text: dict[str, int] = field(default_factory=dict)
+    binary: dict[str, int] = field(default_factory=dict)
+    python: str = ""
+    """The environment's Python as X.Y ("" when it has none): its packages import in a kernel of
+    the same version only."""
+    site_packages: str = ""
+    pinned: str = ""
+    """Why the environment cannot move from `prefix` ("" when it can)."""
+
+    @property
+    def longest_prefix(self) -> int | None:
+        """The longest prefix the binaries can take (None: no binary limits it)."""
+        lengths = [len(self.placeholders[i].encode()) for i in set(self.binary.values())]
+        return min(lengths) if lengths else None
+
+
+@dataclass(frozen=True)
 class Manifest:
     """`symlinks` lists every symlink the parts hold: parts extract in parallel, so each part must
     know up front which paths it may not write through."""
@@ -68,9 +94,12 @@ class Manifest:
     symlinks: tuple[str, ...] = ()
     created_by: dict[str, str] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
+    conda: CondaPrefix | None = None
 
     def dumps(self) -> bytes:
         data = {"format": FORMAT, **asdict(self)}
+        if self.conda is None:  # packs without one keep the bytes, so the digests, they had
+            del data["conda"]
         return (json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
 
     @property
@@ -260,3 +289,21 @@ def validate(manifest: Manifest, source: str) -> None:
     for var in manifest.env.set:
         if not _VARIABLE.fullmatch(var):
             raise _refuse(source, f"env.set has the invalid variable name {var!r}")
+    if manifest.conda is not None:
+        _validate_conda(manifest.conda, manifest.prefixes, source)
+
+
+def _validate_conda(conda: CondaPrefix, prefixes: tuple[str, ...], source: str) -> None:
+    if prefixes != (conda.prefix,):
+        raise _refuse(source, f"conda.prefix {conda.prefix!r} must be the pack's one prefix")
+    for i, placeholder in enumerate(conda.placeholders):
+        if not placeholder:
+            raise _refuse(source, f"conda.placeholders[{i}] is empty")
+    for kind, records in (("text", conda.text), ("binary", conda.binary)):
+        for path, index in records.items():
+            if not is_normal("/" + path):
+                raise _refuse(source, f"conda.{kind} path {path!r} must be a normalised path relative to the prefix")
+            if index >= len(conda.placeholders):
+                raise _refuse(source, f"conda.{kind}.{path} names placeholder {index}, there are {len(conda.placeholders)}")
+    if conda.site_packages and not is_normal("/" + conda.site_packages):
+        raise _refuse(source, f"conda.site_packages {conda.site_packages!r} must be a normalised relative path")

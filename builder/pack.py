@@ -24,7 +24,7 @@ from . import __version__
 from ._fs import atomic_write, staged_dir
 from .errors import UsageError
 from .gate import under
-from .manifest import MANIFEST_NAME, Env, Manifest, Part, Platform, validate
+from .manifest import MANIFEST_NAME, CondaPrefix, Env, Manifest, Part, Platform, validate
 
 # Level 9 with zstd's own window: 8% smaller than level 3 on a scientific virtualenv, packs at
 # ~100 MB/s on 2 cores, and decompresses as fast. Long-distance matching with a 128 MiB window
@@ -59,6 +59,7 @@ class PackOptions:
     check: str | None = None
     whiteouts: tuple[str, ...] = ()
     created_by: dict[str, str] = field(default_factory=dict)
+    conda: CondaPrefix | None = None
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,7 @@ def pack_tree(src: Path, out: Path, options: PackOptions) -> Manifest:
             whiteouts=options.whiteouts,
             symlinks=tuple("/" + m.name for m in members if m.kind == tarfile.SYMTYPE),
             created_by={"prebake": __version__, **options.created_by},
+            conda=options.conda,
             stats={
                 "members": len(members),
                 "files": kinds.count(tarfile.REGTYPE),

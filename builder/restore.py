@@ -35,6 +35,7 @@ import os
 import queue
 import shutil
 import signal
+import site
 import sys
 import threading
 import time
@@ -63,6 +64,7 @@ from .gate import Gate, rooted
 from .locate import PackSource, fetch_manifest, resolve
 from .manifest import Manifest, Part, env_needs_leave
 from .progress import Progress, execution_count, size_text
+from .relocate import Relocation, check_free, moved
 from .runtime import current_platform, mismatches
 from .stores import Store, open_store, redact
 
@@ -92,6 +94,8 @@ class RestoreOptions:
     """A transfer slower than this many bytes/s for this many seconds is dropped and resumed."""
     connections: int = 0
     """Requests in flight at once over a network store (parts and their ranges); 0: $PREBAKE_CONNECTIONS, else 8."""
+    prefix: str | None = None
+    """Restore a conda environment pack at this folder instead of the one it was packed for."""
 
     def __post_init__(self) -> None:
         try:
@@ -201,6 +205,7 @@ class _Where:
     allow_setuid: bool
     state: Path
     progress_dir: Path
+    relocation: Relocation | None = None
 
     def gate(self) -> Gate:
         return Gate(self.root, self.prefixes, self.symlinks, self.state)
@@ -222,7 +227,7 @@ class _PartRun:
             journal = Journal(self.where.progress_dir / f"{self.part.name}.journal")
             with self.where.gate() as gate:
                 gate.on_created = lambda path, journal=journal: journal.record("d", path)
-                writer = PartWriter(gate, self.part, journal, self.where.allow_setuid)
+                writer = PartWriter(gate, self.part, journal, self.where.allow_setuid, self.where.relocation)
                 try:
                     self._once(writer)
                     return
@@ -316,8 +321,19 @@ def installed_digest(root: Path, name: str) -> str | None:
 
 
 def apply_env(manifest: Manifest, root: Path) -> None:
-    """Make the pack usable in this process without a restart: env, sys.path, import caches."""
-    for var, paths in manifest.env.prepend.items():
+    """Make the pack usable in this process without a restart: env, sys.path, import caches. A conda
+    environment's packages join sys.path only when its Python is the kernel's own."""
+    prepend = dict(manifest.env.prepend)
+    conda = manifest.conda
+    if conda is not None and conda.site_packages:
+        kernel = f"{sys.version_info.major}.{sys.version_info.minor}"
+        if conda.python == kernel:
+            prepend["PYTHONPATH"] = (f"{conda.prefix}/{conda.site_packages}", *prepend.get("PYTHONPATH", ()))
+        else:
+            log.warning("conda environment %s has Python %s and this kernel runs %s, so its packages are not importable "
+                        "here; run them with its own python: !%s/bin/python script.py", manifest.name, conda.python or "none",
+                        kernel, rooted(root, conda.prefix))
+    for var, paths in prepend.items():
         on_disk = [rooted(root, p) for p in paths]
         current = [p for p in os.environ.get(var, "").split(os.pathsep) if p]
         os.environ[var] = os.pathsep.join(dict.fromkeys(on_disk + current))
@@ -325,6 +341,7 @@ def apply_env(manifest: Manifest, root: Path) -> None:
             for entry in reversed(on_disk):
                 if entry not in sys.path:
                     sys.path.insert(0, entry)
+                    site.addsitedir(entry)  # its .pth files (the entry itself is known now, so it stays first)
     for var, value in manifest.env.set.items():
         os.environ[var] = value
     for entry, finder in list(sys.path_importer_cache.items()):
@@ -598,11 +615,15 @@ def _undo_all(progress_dir: Path, manifest: Manifest, where: _Where) -> None:
 
 
 def restore_pack(source: PackSource, location: str, options: RestoreOptions, allow_env: tuple[str, ...] = (),
-                 progress: Progress | None = None) -> RestoreResult:
-    manifest, root = source.manifest, options.root
+                 progress: Progress | None = None, prefix: str | None = None) -> RestoreResult:
+    """Restore one pack; `prefix` moves a conda environment pack there."""
+    root = options.root
+    manifest = moved(source.manifest, prefix) if prefix else source.manifest
     check_env(manifest, {*options.allow_env, *allow_env})
     result = RestoreResult(manifest.name, manifest.version, source.digest, redact(location))
-    if installed_digest(root, manifest.name) == source.digest:
+    marker = installed(root, manifest.name)
+    at = manifest.conda.prefix if manifest.conda is not None else None
+    if marker.get("digest") == source.digest and marker.get("prefix") == at:
         result.skipped = True
         if options.apply_env:
             apply_env(manifest, root)
@@ -611,7 +632,9 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     started = time.perf_counter()
     state = _state(root)
     progress_dir = state / "partial" / source.digest.split(":")[1][:16]
-    where = _Where(root.absolute(), manifest.prefixes, manifest.symlinks, options.allow_setuid, state, progress_dir)
+    check_free(root, manifest, ours=marker.get("prefix") == at or progress_dir.is_dir())
+    where = _Where(root.absolute(), manifest.prefixes, manifest.symlinks, options.allow_setuid, state, progress_dir,
+                   Relocation.of(source.manifest.conda, at or ""))
     with where.gate() as gate:
         for whiteout in manifest.whiteouts:  # a whiteout the gate refuses fails the restore before any write
             gate.check_removal(whiteout)
@@ -672,7 +695,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
             shutil.rmtree(progress_dir, ignore_errors=True)
         raise
     marker = {"name": manifest.name, "version": manifest.version, "digest": source.digest,
-              "location": redact(location), "folders": sorted(finished.made)}
+              "location": redact(location), "folders": sorted(finished.made), **({"prefix": at} if at else {})}
     atomic_write(marker_path(root, manifest.name), json.dumps(marker).encode())
     shutil.rmtree(progress_dir, ignore_errors=True)
     if options.apply_env:
@@ -758,14 +781,23 @@ def _restore_all(source: str | os.PathLike, options: RestoreOptions) -> Restored
 
 
 def _restore_each(source: str | os.PathLike, options: RestoreOptions, results: Restored, progress: Progress | None) -> None:
-    for wanted in resolve(source):
+    packs = resolve(source)
+    moved_before: list[str] = []  # the conda packs moved to options.prefix: one folder holds one environment
+    for wanted in packs:
         failures: list[str] = []
         for location in wanted.locations:
             try:
                 with open_store(location) as store:
                     store.low_speed = options.low_speed
                     pack = fetch_manifest(store, wanted.digest)
-                    results.append(restore_pack(pack, location, options, wanted.allow_env, progress))
+                    prefix = options.prefix if pack.manifest.conda is not None or len(packs) == 1 else None
+                    if prefix and moved_before and pack.manifest.name not in moved_before:
+                        msg = (f"--prefix names one folder, and {source} holds conda environments {moved_before[0]} and "
+                               f"{pack.manifest.name}: restore them one at a time")
+                        raise UsageError(msg)
+                    if prefix:
+                        moved_before.append(pack.manifest.name)
+                    results.append(restore_pack(pack, location, options, wanted.allow_env, progress, prefix))
                 break
             except (UnsafePackError, PlatformMismatch, UsageError, ConflictError):
                 raise

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from prebake.manifest import Manifest, Part
+from prebake.manifest import CondaPrefix, Manifest, Part
 from prebake.pack import PackOptions, pack_tree
 
 
@@ -79,6 +79,7 @@ def craft_pack(
     symlinks: tuple[str, ...] = (),
     raw_tar: bytes | None = None,
     whiteouts: tuple[str, ...] = (),
+    conda: CondaPrefix | None = None,
 ) -> Manifest:
     """A pack whose single part holds exactly `members` (or `raw_tar`), with a correct manifest.
 
@@ -92,7 +93,7 @@ def craft_pack(
     (out / "part-000.tar.zst").write_bytes(compressed)
     part = Part("part-000.tar.zst", len(compressed), hashlib.sha256(compressed).hexdigest(), count, len(raw_tar))
     manifest = Manifest(name="crafted", version="1", target=prefixes[0], prefixes=prefixes, parts=(part,), symlinks=symlinks,
-                        whiteouts=tuple(whiteouts))
+                        whiteouts=tuple(whiteouts), conda=conda)
     (out / "manifest.json").write_bytes(manifest.dumps())
     return manifest
 

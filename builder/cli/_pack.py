@@ -12,7 +12,9 @@ from . import _pairs, _size, cli
 
 
 @cli.command("pack")
-@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("src", type=click.Path(path_type=Path), required=False)
+@click.option("--conda", "conda_env", type=click.Path(path_type=Path), metavar="PREFIX",
+              help="Pack the conda environment at PREFIX (instead of SRC): it restores at --to or any prefix its binaries have room for.")
 @click.option("--to", "target", required=True, help="Absolute path the tree restores to.")
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Pack folder to write.")
 @click.option("--name", help="Pack name (default: the target's last component).")
@@ -24,11 +26,15 @@ from . import _pairs, _size, cli
 @click.option("--prepend", multiple=True, metavar="VAR=PATH", help="Prepend PATH to VAR after restore (PATH, PYTHONPATH, ...).")
 @click.option("--set", "set_vars", multiple=True, metavar="VAR=VALUE", help="Set VAR after restore.")
 @click.option("--check", help="Command that proves the restored pack works.")
-def pack_cmd(src: Path, target: str, out: Path, name: str | None, version: str, level: int | None, part_size: str,
+def pack_cmd(src: Path | None, conda_env: Path | None, target: str, out: Path, name: str | None, version: str, level: int | None, part_size: str,
              platform_mode: str, prepend: tuple[str, ...], set_vars: tuple[str, ...], check: str | None) -> None:
-    """Pack the tree under SRC so that it restores to --to."""
+    """Pack the tree under SRC (or the conda environment at --conda PREFIX) so that it restores to --to."""
     from ..pack import DEFAULT_LEVEL, PackOptions, pack_tree
     from ..runtime import current_platform
+
+    if (src is None) == (conda_env is None):
+        msg = "pass either SRC (a folder to pack) or --conda PREFIX (a conda environment), not both or neither"
+        raise UsageError(msg)
 
     prepends: dict[str, tuple[str, ...]] = {}
     for var, path in _pairs(prepend, "--prepend"):
@@ -43,7 +49,12 @@ def pack_cmd(src: Path, target: str, out: Path, name: str | None, version: str, 
         env=Env(prepend=prepends, set=dict(_pairs(set_vars, "--set"))),
         check=check,
     )
-    manifest = pack_tree(src, out, options)
+    if conda_env is not None:
+        from ..conda import pack_conda
+
+        manifest = pack_conda(conda_env, out, options)
+    else:
+        manifest = pack_tree(src, out, options)
     stats = manifest.stats
     click.echo(
         f"packed {manifest.name} {manifest.version}: {stats['members']:,} entries, "
@@ -62,9 +73,10 @@ def pack_cmd(src: Path, target: str, out: Path, name: str | None, version: str, 
 @click.option("--allow-env", multiple=True, metavar="VAR",
               help="Let the pack set VAR although it is on the deny list (LD_PRELOAD, proxies, ...).")
 @click.option("--no-wait", is_flag=True, help="Fail (exit 8) instead of waiting when another restore holds the root.")
+@click.option("--prefix", metavar="DIR", help="Restore a conda environment pack at DIR instead of the folder it was packed for.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def restore_cmd(source: str | None, root: Path, jobs: int | None, force: bool, allow_setuid: bool, allow_env: tuple[str, ...],
-                no_wait: bool, quiet: bool) -> None:
+                no_wait: bool, prefix: str | None, quiet: bool) -> None:
     """Restore a pack folder, a pack URL or every pack of a lock file (default: ./prebake.lock)."""
     from ..restore import RestoreOptions, restore
 
@@ -74,7 +86,7 @@ def restore_cmd(source: str | None, root: Path, jobs: int | None, force: bool, a
             raise UsageError(msg)
         source = "prebake.lock"
     options = RestoreOptions(root=root.absolute(), jobs=jobs or 0, force=force, allow_setuid=allow_setuid,
-                             progress=False if quiet else None, allow_env=allow_env, wait=not no_wait)
+                             progress=False if quiet else None, allow_env=allow_env, wait=not no_wait, prefix=prefix)
     results = restore(source, options)
     if not results.shown:  # -q: no bar, and the summary lines are ours to print
         for result in results:

@@ -1,0 +1,5 @@
+int pbgreet(const char *path);
+
+int main(void) {
+    return pbgreet(DATADIR "/greeting.txt");
+}
