@@ -21,8 +21,10 @@ digest, mirror image and dependencies did not change is not rebuilt.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+import shlex
 import shutil
 import tarfile
 import tempfile
@@ -41,7 +43,7 @@ from .errors import IntegrityError, PlatformMismatch, StepFailed, StoreError, Us
 from .manifest import MANIFEST_NAME, Env, Manifest, loads
 from .mirror import ensure_image, load_runtime, plan_image
 from .pack import DEFAULT_LEVEL, DEFAULT_PART_SIZE, PackOptions, pack_tree
-from .recipe import Fetch, File, Recipe, Step, build_order
+from .recipe import CONDA_WORK, Fetch, File, Recipe, Step, build_order
 from .runtime import current_platform, mismatches
 
 PREPARED_REPOSITORY = "prebake-prepared"
@@ -330,9 +332,13 @@ def _build(recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOpti
             env = step_env(site.environment(), recipe.env, secrets)
             _put_inputs(site, recipe, options, work)
             clock.lap("fetch")
+            if recipe.conda is not None:
+                _create_conda_env(site, recipe, env, options, copy_channels=isinstance(backend, _Docker))
+                clock.lap("conda")
             _run_steps(site, recipe, recipe.install, env, secrets, options)
             clock.lap("install")
-            selection = select(site.changes(), recipe.roots, recipe.excludes)
+            roots = (*recipe.roots, _CONDA_CACHE) if recipe.conda is not None else recipe.roots
+            selection = select(site.changes(), roots, recipe.excludes)
             if not selection.copy and not selection.whiteouts:
                 msg = f"{recipe.name}: the install steps changed nothing under {', '.join(recipe.roots)}; check [capture] roots"
                 raise UsageError(msg)
@@ -348,7 +354,10 @@ def _build(recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOpti
             whiteouts=tuple(selection.whiteouts), created_by={**key, "runtime": recipe.runtime},
         )
         built = work / "pack"
-        manifest = pack_tree(staging, built, pack_options)
+        if recipe.conda is not None:
+            manifest = _pack_conda_env(staging, built, recipe.conda.prefix, pack_options)
+        else:
+            manifest = pack_tree(staging, built, pack_options)
         shutil.rmtree(staging)
         clock.lap("pack")
         if options.check and recipe.check and backend.check_image:
@@ -361,6 +370,47 @@ def _build(recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOpti
     return BuildResult(recipe.name, recipe.version, pack_dir, manifest.digest, seconds=time.perf_counter() - clock.started,
                        phases=clock.phases, image=key["image"], stats=dict(manifest.stats),
                        excluded=selection.excluded, credentials=selection.credentials)
+
+
+_CONDA_CACHE = f"{CONDA_WORK}/pkgs"
+_CONDA_TOOLS = Step("conda tools", f"python3 -m venv {CONDA_WORK}/venv\n"
+                    f"{CONDA_WORK}/venv/bin/pip install -q --disable-pip-version-check 'py-rattler>=0.27' pyyaml")
+"""The prepare step a recipe with [conda] gets: py-rattler in a venv of its own (not captured)."""
+
+
+def _prepare_steps(recipe: Recipe) -> tuple[Step, ...]:
+    return (*recipe.prepare, _CONDA_TOOLS) if recipe.conda is not None else recipe.prepare
+
+
+def _create_conda_env(site: Site, recipe: Recipe, env: dict[str, str], options: BuildOptions, *, copy_channels: bool) -> None:
+    """Solve and install the recipe's conda environment at the site with py-rattler, before the
+    install steps (which may pip-install into it). Local channels (file://) are copied into a
+    container at the same path; the package cache stays beside it for the packer."""
+    conda = recipe.conda
+    assert conda is not None
+    for channel in conda.channels:
+        if copy_channels and channel.startswith("file://"):
+            site.put_tree(Path(channel.removeprefix("file://")), channel.removeprefix("file://"))
+    site.put_file(f"{CONDA_WORK}/solve.py", Path(__file__).with_name("conda_solve.py"))
+    python = site.platform().python or ""
+    command = [f"{CONDA_WORK}/venv/bin/python", f"{CONDA_WORK}/solve.py", conda.prefix, _CONDA_CACHE, python,
+               conda.file.dest if conda.file else "", *conda.channels, "--", *conda.packages]
+    wanted = " ".join(conda.packages) + (f" and {conda.file.src}" if conda.file else "")
+    _note(options, f"{recipe.name}: conda environment {conda.prefix}: {wanted.strip()}")
+    run_step(site, f"{recipe.name}: the conda environment {conda.prefix}", shlex.join(command), env, on_line=options.on_line)
+
+
+def _pack_conda_env(staging: Path, out: Path, prefix: str, options: PackOptions) -> Manifest:
+    """Pack the environment exported into `staging` (which mirrors /). A container's package cache was
+    exported beside it, so its records are pointed at that copy; a scan build's cache is still in place."""
+    from .conda import pack_conda
+
+    env = staging / prefix.lstrip("/")
+    cache = staging / _CONDA_CACHE.lstrip("/")
+    if cache.is_dir():
+        for record in (env / "conda-meta").glob("*.json"):
+            record.write_text(record.read_text().replace(f'"{_CONDA_CACHE}/', f'"{cache}/'))
+    return pack_conda(env, out, dataclasses.replace(options, target=prefix, prefixes=()), installed_at=prefix)
 
 
 def _put_inputs(site: Site, recipe: Recipe, options: BuildOptions, work: Path) -> None:
@@ -377,7 +427,7 @@ def _put_inputs(site: Site, recipe: Recipe, options: BuildOptions, work: Path) -
             shutil.rmtree(tree)
         else:
             site.put_file(fetch.dest, local, fetch.mode)
-    for item in recipe.files:
+    for item in (*recipe.files, *([recipe.conda.file] if recipe.conda and recipe.conda.file else [])):
         site.put_file(item.dest, shipped_file(recipe, item), item.mode)
 
 
@@ -405,14 +455,14 @@ class _Docker:
         from .capture import docker
 
         recipe, options = self.recipe, self.options
-        prep_hash = hashlib.sha256(repr((self.image, [s.run for s in recipe.prepare], _depends(deps))).encode()).hexdigest()[:16]
+        prep_hash = hashlib.sha256(repr((self.image, [s.run for s in _prepare_steps(recipe)], _depends(deps))).encode()).hexdigest()[:16]
         prepared = f"{PREPARED_REPOSITORY}:{recipe.name}-{prep_hash}"
         if options.force or docker.image_id(self.engine, prepared) is None:
             with docker.Container(self.engine, self.image, label="prepare") as container:
                 for _name, folder, _digest in deps:
                     _note(options, f"{recipe.name}: restoring dependency {folder.name}")
                     restore_into(container, folder)
-                _run_steps(container, recipe, recipe.prepare, step_env(container.environment(), recipe.env, secrets),
+                _run_steps(container, recipe, _prepare_steps(recipe), step_env(container.environment(), recipe.env, secrets),
                            secrets, options)
                 container.commit(PREPARED_REPOSITORY, prepared.split(":", 1)[1],
                                  {"prebake.recipe": recipe.name, "prebake.image": self.facts["image"]})
@@ -444,7 +494,7 @@ class _Scan:
             msg = f"{recipe.source}: depends: the scan backend builds in this runtime; restore {', '.join(d[0] for d in deps)} here first and drop depends"
             raise UsageError(msg)
         host = Host(recipe.roots, (*recipe.excludes, str(work)))  # the work folder may lie under a root
-        _run_steps(host, recipe, recipe.prepare, step_env(host.environment(), recipe.env, secrets), secrets, options)
+        _run_steps(host, recipe, _prepare_steps(recipe), step_env(host.environment(), recipe.env, secrets), secrets, options)
         self.clock.lap("prepare")
         host.watch()
         self.clock.lap("snapshot")

@@ -92,9 +92,9 @@ def _is_text(data: bytes) -> bool:
 class _Stager:
     """Lays the environment out in a staging folder as it will restore, recording the prefix records."""
 
-    def __init__(self, env: Path, staging: Path) -> None:
-        self.env, self.staging = env, staging
-        self.own = str(env).encode()
+    def __init__(self, env: Path, staging: Path, installed_at: str) -> None:
+        self.env, self.staging, self.installed_at = env, staging, installed_at
+        self.own = installed_at.encode()
         self.placeholders: dict[str, int] = {}
         self.text: dict[str, int] = {}
         self.binary: dict[str, int] = {}
@@ -108,8 +108,8 @@ class _Stager:
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_symlink():
             link = os.readlink(source)
-            if os.path.isabs(link) and under(link, str(self.env)):
-                link = os.path.relpath(link, source.parent)
+            if os.path.isabs(link) and under(link, self.installed_at):
+                link = os.path.relpath(link, os.path.dirname(f"{self.installed_at}/{file.target}"))
             os.symlink(link, target)
             os.utime(target, ns=(source.lstat().st_mtime_ns,) * 2, follow_symlinks=False)
         elif source.is_dir():
@@ -127,9 +127,9 @@ class _Stager:
             data = source.read_bytes() if file.file_mode == "unknown" else b""
             if self.own in data:
                 if _is_text(data):
-                    self.text[file.target] = self._placeholder(str(self.env))
+                    self.text[file.target] = self._placeholder(self.installed_at)
                 elif not self.pinned:
-                    self.pinned = f"{file.target} holds {self.env} in binary form and conda recorded no placeholder for it"
+                    self.pinned = f"{file.target} holds {self.installed_at} in binary form and conda recorded no placeholder for it"
             try:
                 os.link(source, target)
             except OSError:  # another file system, or links not allowed: a copy has the same bytes
@@ -147,10 +147,12 @@ class _Stager:
             self._metadata(self.env / folder.relative_to(self.staging), folder)
 
 
-def pack_conda(env: Path, out: Path, options: PackOptions) -> Manifest:
+def pack_conda(env: Path, out: Path, options: PackOptions, installed_at: str | None = None) -> Manifest:
     """Pack the conda environment at `env` so that it restores at `options.target` (or, later, any
-    prefix its binaries have room for)."""
+    prefix its binaries have room for). `installed_at` is the prefix it was installed at, when it
+    was copied since (a build exports it from a container)."""
     env = Path(os.path.abspath(env))
+    installed_at = installed_at or str(env)
     to = options.target
     check_prefix(to, "--to")
     records = _records(env)
@@ -167,13 +169,13 @@ def pack_conda(env: Path, out: Path, options: PackOptions) -> Manifest:
     staging = Path(os.path.join(staging_root, f".{out.name}.conda-staging"))
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        stager = _Stager(env, staging)
+        stager = _Stager(env, staging, installed_at)
         staging.mkdir()
         for file in files:
             stager.add(file, conda_pack.core.rewrite_conda_meta)
         stager.finish_folders()
-        if stager.pinned and to != str(env):
-            msg = f"{stager.pinned}, so the environment can only restore where it is: pack it with --to {env}"
+        if stager.pinned and to != installed_at:
+            msg = f"{stager.pinned}, so the environment can only restore where it is: pack it with --to {installed_at}"
             raise UsageError(msg)
         conda = CondaPrefix(prefix=to, placeholders=tuple(stager.placeholders), text=stager.text, binary=stager.binary,
                             python=_python_of(site_packages),

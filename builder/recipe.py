@@ -32,6 +32,12 @@
     prepend = { PATH = ["/opt/hello/bin"] }
     set = { HELLO_HOME = "/opt/hello" }
 
+    [conda]                              # a conda environment: the pack holds it (and only it)
+    prefix = "/opt/envs/md"              # where it is built and restored (default /opt/envs/NAME)
+    channels = ["conda-forge"]           # names or URLs (file:// for a local channel)
+    packages = ["rdkit", "openmm=8.1"]   # match specs; python is held to the runtime's X.Y
+    file = "environment.yml"             # optional, next to the recipe: its channels and dependencies are added
+
 A recipe is a file (packs/NAME.toml) or a folder holding pack.toml and the files it ships
 (packs/NAME/pack.toml); `load` accepts either. Every problem names the file and the field. The digest covers everything that changes what a
 build produces (not the file's path, comments or layout).
@@ -48,6 +54,7 @@ from typing import Any
 
 from .errors import UsageError
 from .manifest import Env
+from .relocate import check_prefix
 
 DEFAULT_ROOTS = ("/usr/local", "/opt")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -55,7 +62,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _RUNTIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _KEYS = {"name", "version", "runtime", "depends", "secrets", "prepare", "install", "fetch", "file", "capture", "env",
-         "check", "backend", "description"}
+         "check", "backend", "description", "conda"}
+_CONDA_KEYS = {"prefix", "channels", "packages", "file"}
 RECIPE_FILE = "pack.toml"
 _FETCH_KEYS = {"url", "sha256", "dest", "unpack", "mode"}
 _FILE_KEYS = {"src", "dest", "mode"}
@@ -64,6 +72,8 @@ _ENV_KEYS = {"prepend", "set"}
 _STEP_KEYS = {"name", "run"}
 _ARCHIVES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst", ".tar", ".zip")
 BACKENDS = ("docker", "scan")
+CONDA_WORK = "/tmp/prebake-conda"
+"""Where a build keeps the conda tools, the package cache and an environment file (never packed)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,16 @@ class File:
 
 
 @dataclass(frozen=True)
+class Conda:
+    """The conda environment a recipe builds (created before the install steps, which may use it)."""
+
+    prefix: str
+    channels: tuple[str, ...] = ("conda-forge",)
+    packages: tuple[str, ...] = ()
+    file: File | None = None
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     version: str
@@ -116,6 +136,7 @@ class Recipe:
     depends: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
     backend: str = "docker"
+    conda: Conda | None = None
     source: str = "<recipe>"
 
     @property
@@ -125,6 +146,10 @@ class Recipe:
         data.pop("source")
         for item in data["files"]:
             item.pop("path")
+        if data["conda"] is None:  # recipes without one keep the digests they had
+            del data["conda"]
+        elif data["conda"]["file"] is not None:
+            data["conda"]["file"].pop("path")
         text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=list)
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -309,6 +334,29 @@ def _env(f: _Fields, value: Any) -> Env:
     return Env(prepend=prepend, set=set_vars)
 
 
+def _conda(f: _Fields, value: Any, name: str, base: Path) -> Conda | None:
+    if value is None:
+        return None
+    table = f.table(value, "conda")
+    f.unknown(table, _CONDA_KEYS, "conda")
+    prefix = f.abspath(table.get("prefix", f"/opt/envs/{name}"), "conda.prefix")
+    try:
+        check_prefix(prefix, "conda.prefix")
+    except UsageError as e:
+        raise f.fail("conda.prefix", str(e).removeprefix(f"conda.prefix {prefix} ")) from None
+    channels = f.strings(table.get("channels", ["conda-forge"]), "conda.channels")
+    packages = f.strings(table.get("packages", []), "conda.packages")
+    shipped = None
+    if "file" in table:
+        src = f.string(table["file"], "conda.file", hint="(a file next to the recipe, such as environment.yml)")
+        [shipped] = _files(f, [{"src": src, "dest": f"{CONDA_WORK}/{PurePosixPath(src).name}"}], base)
+    if not packages and shipped is None:
+        raise f.fail("conda", "lists no packages and no file: the environment would be empty")
+    if not channels:
+        raise f.fail("conda.channels", "is empty; name at least one channel, such as conda-forge")
+    return Conda(prefix, channels, packages, shipped)
+
+
 def from_dict(data: dict[str, Any], source: str = "<recipe>", *, base: Path | None = None) -> Recipe:
     f = _Fields(source)
     f.unknown(data, _KEYS, "")
@@ -350,7 +398,12 @@ def from_dict(data: dict[str, Any], source: str = "<recipe>", *, base: Path | No
     install = _steps(f, data.get("install"), "install")
     fetches = _fetches(f, data.get("fetch"))
     files = _files(f, data.get("file"), base if base is not None else Path.cwd())
-    if not install and not fetches and not files:
+    conda = _conda(f, data.get("conda"), name, base if base is not None else Path.cwd())
+    if conda is not None:
+        if "roots" in capture:
+            raise f.fail("capture.roots", "is set, but a recipe with [conda] packs its environment only: drop capture.roots")
+        roots = (conda.prefix,)
+    if not install and not fetches and not files and conda is None:
         raise f.fail("install", "is empty and there is nothing to fetch: the pack would hold nothing")
     if "description" in data:
         f.string(data["description"], "description")
@@ -370,6 +423,7 @@ def from_dict(data: dict[str, Any], source: str = "<recipe>", *, base: Path | No
         depends=depends,
         secrets=secrets,
         backend=backend,
+        conda=conda,
         source=source,
     )
 

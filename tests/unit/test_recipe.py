@@ -176,3 +176,48 @@ def test_the_level_help_states_the_real_default():
     for command in (cli.commands["pack"], cli.commands["build"]):
         [level] = [p for p in command.params if p.name == "level"]
         assert f"default {DEFAULT_LEVEL};" in level.help
+
+
+# ---------------------------------------------------------------- [conda]
+
+CONDA_BASE = 'name = "md"\nversion = "1"\nruntime = "2026.07"\n'
+
+
+def test_a_conda_section_defaults_its_prefix_and_channel_and_captures_only_the_environment() -> None:
+    recipe = parse(CONDA_BASE + '[conda]\npackages = ["rdkit", "openmm=8.1"]\n')
+    assert recipe.conda is not None
+    assert (recipe.conda.prefix, recipe.conda.channels, recipe.conda.packages) == ("/opt/envs/md", ("conda-forge",), ("rdkit", "openmm=8.1"))
+    assert recipe.roots == ("/opt/envs/md",)
+
+
+def test_a_conda_environment_file_ships_with_the_recipe_and_counts_in_the_digest(tmp_path: Path) -> None:
+    (tmp_path / "environment.yml").write_text("dependencies: [rdkit]\n")
+    text = CONDA_BASE + '[conda]\nfile = "environment.yml"\n'
+    first = parse(text, base=tmp_path)
+    assert first.conda is not None and first.conda.file is not None and first.conda.file.dest == "/tmp/prebake-conda/environment.yml"
+    (tmp_path / "environment.yml").write_text("dependencies: [rdkit, openmm]\n")
+    assert parse(text, base=tmp_path).digest != first.digest
+
+
+@pytest.mark.parametrize(("table", "field", "problem"), [
+    ('prefix = "/usr/local"\npackages = ["x"]', "conda.prefix", "is a system folder"),
+    ('prefix = "envs/md"\npackages = ["x"]', "conda.prefix", "absolute"),
+    ('channels = []\npackages = ["x"]', "conda.channels", "is empty"),
+    ("channels = ['conda-forge']", "conda", "lists no packages and no file"),
+    ('packages = ["x"]\npython = "3.12"', "conda", "python"),
+])
+def test_a_bad_conda_section_is_refused_naming_the_field(table: str, field: str, problem: str) -> None:
+    with pytest.raises(UsageError, match=field) as caught:
+        parse(CONDA_BASE + "[conda]\n" + table + "\n")
+    assert problem in str(caught.value)
+
+
+def test_capture_roots_beside_conda_are_refused() -> None:
+    with pytest.raises(UsageError, match="a recipe with \\[conda\\] packs its environment only"):
+        parse(CONDA_BASE + '[capture]\nroots = ["/opt"]\n[conda]\npackages = ["x"]\n')
+
+
+def test_recipes_without_conda_keep_their_digest() -> None:
+    """The digest prebake gave this recipe before [conda] existed: packs built then stay cache hits."""
+    text = 'name = "a"\nversion = "1"\nruntime = "2026.07"\ninstall = ["true"]\n'
+    assert parse(text).digest == "sha256:9333bd4b3b4f6095a02e90d0ce4500a9f83aa3a8cdd183379e760a78d7f69dbb"
