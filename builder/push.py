@@ -2,19 +2,23 @@
 
     push(["out/hello"], ["gdrive://FOLDER", "/mnt/mirror", "s3://bucket/packs"], lock_path=Path("prebake.lock"))
 
-Each destination holds one folder per pack, named after the pack, and is written through the same
+Each destination holds one folder per pack variant: NAME for a pack without a platform, and
+NAME@PLATFORM (runtime.short, like opensmile@ubuntu22.04-x86_64-py3.12-glibc2.35) for one built
+for a runtime, so that the variants of a name sit side by side. Each is written through the same
 three store methods: a part the store already has (has_part: same size, and sha256 where the store
 can tell) is not uploaded again, the others go up with put_part, and put_manifest comes last, so a
 push cut short never leaves a manifest that names parts which are not there. Stores that address
 files by id (Drive) hand back the part ids (part_ids), which the manifest records so restores need
 no folder listing and no credentials; the manifest with those ids is what every destination of this
 push receives, so they all carry the same digest, and it is written back to the local pack folder so
-later pushes agree with it. Last, the lock is merged (lock.write_lock).
+later pushes agree with it. Last, the lock is merged (lock.write_lock): one entry per name and
+platform, so pushing a variant for another runtime adds it and pushing the same platform replaces it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +26,9 @@ from pathlib import Path
 
 from ._fs import atomic_write
 from .errors import IntegrityError, UsageError
-from .lock import LockedPack, write_lock
+from .lock import LockedPack, recorded, write_lock
 from .manifest import MANIFEST_NAME, Manifest, loads
+from .runtime import short
 from .stores import open_destination
 from .stores.local import LocalStore
 
@@ -33,6 +38,7 @@ class PushResult:
     name: str
     version: str
     digest: str
+    platform: str = "any"
     locations: list[str] = field(default_factory=list)
     uploaded_parts: int = 0
     reused_parts: int = 0
@@ -41,7 +47,7 @@ class PushResult:
 
     def summary(self) -> str:
         return (
-            f"pushed {self.name} {self.version} ({self.digest[:19]}): {self.uploaded_parts} part(s) uploaded "
+            f"pushed {self.name} {self.version} for {'any runtime' if self.platform == 'any' else self.platform} ({self.digest[:19]}): {self.uploaded_parts} part(s) uploaded "
             f"({self.uploaded_bytes / 2**20:.1f} MiB), {self.reused_parts} already there, in {self.seconds:.1f} s\n"
             + "\n".join(f"  {loc}" for loc in self.locations)
         )
@@ -50,6 +56,13 @@ class PushResult:
 def _pack_folder(pack: str | Path) -> Path:
     path = Path(pack)
     return path.parent if path.name == MANIFEST_NAME else path
+
+
+def variant_folder(manifest: Manifest) -> str:
+    """The folder a destination keeps this pack in: NAME, or NAME@PLATFORM for a pack built for one."""
+    if recorded(manifest.platform) is None:
+        return manifest.name
+    return f"{manifest.name}@{re.sub(r'[^A-Za-z0-9._+-]+', '-', short(manifest.platform))}"
 
 
 def check_parts(folder: Path, manifest: Manifest) -> None:
@@ -78,6 +91,7 @@ def push(packs: Sequence[str | Path], dests: Sequence[str], lock_path: Path | No
         msg = "push needs at least one --to destination (gdrive://FOLDER_ID, a folder, or an fsspec URL)"
         raise UsageError(msg)
     results: list[PushResult] = []
+    pinned: list[LockedPack] = []
     for pack in packs:
         started = time.perf_counter()
         folder = _pack_folder(pack)
@@ -89,10 +103,10 @@ def push(packs: Sequence[str | Path], dests: Sequence[str], lock_path: Path | No
             raise UsageError(msg) from e
         manifest = loads(local_bytes, str(local_path))
         check_parts(folder, manifest)
-        result = PushResult(manifest.name, manifest.version, "")
+        result = PushResult(manifest.name, manifest.version, "", short(manifest.platform))
         with contextlib.ExitStack() as stack:
             # Every destination is opened (and a read-only one refused) before anything is uploaded.
-            stores = [stack.enter_context(open_destination(dest, manifest.name, credentials=credentials, public=public))
+            stores = [stack.enter_context(open_destination(dest, variant_folder(manifest), credentials=credentials, public=public))
                       for dest in dests]
             for store in stores:
                 for part in manifest.parts:
@@ -111,7 +125,8 @@ def push(packs: Sequence[str | Path], dests: Sequence[str], lock_path: Path | No
             atomic_write(local_path, data)  # the Drive ids, so later pushes produce the same digest
         result.seconds = time.perf_counter() - started
         results.append(result)
+        pinned.append(LockedPack.pinning(manifest, result.digest, tuple(result.locations)))
 
     if lock_path is not None:
-        write_lock(lock_path, [LockedPack(r.name, r.version, r.digest, tuple(r.locations)) for r in results])
+        write_lock(lock_path, pinned)
     return results

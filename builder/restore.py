@@ -65,7 +65,7 @@ from .locate import PackSource, fetch_manifest, resolve
 from .manifest import Manifest, Part, env_needs_leave
 from .progress import Progress, execution_count, size_text
 from .relocate import Relocation, check_free, moved
-from .runtime import current_platform, mismatches
+from .runtime import current_platform, drift, mismatches
 from .stores import Store, open_store, redact
 
 log = logging.getLogger(__name__)
@@ -366,8 +366,11 @@ def check_env(manifest: Manifest, allowed: set[str]) -> None:
 def check_platform(manifest: Manifest, force: bool) -> None:
     if manifest.platform is None:
         return
-    problems = mismatches(manifest.platform, current_platform(with_cuda=manifest.platform.cuda is not None))
+    here = current_platform(with_cuda=manifest.platform.cuda is not None)
+    problems = mismatches(manifest.platform, here)
     if not problems:
+        if moved_on := drift(manifest.platform, here):
+            log.warning("pack %s %s: %s", manifest.name, manifest.version, moved_on)
         return
     text = f"pack {manifest.name} {manifest.version} was built for {'; '.join(problems)}: rebuild it for this runtime with `prebake build` or pass --force"
     if force:
@@ -789,7 +792,7 @@ def _restore_each(source: str | os.PathLike, options: RestoreOptions, results: R
             try:
                 with open_store(location) as store:
                     store.low_speed = options.low_speed
-                    pack = fetch_manifest(store, wanted.digest)
+                    pack = fetch_manifest(store, wanted.digest, wanted.platform)
                     prefix = options.prefix if pack.manifest.conda is not None or len(packs) == 1 else None
                     if prefix and moved_before and pack.manifest.name not in moved_before:
                         msg = (f"--prefix names one folder, and {source} holds conda environments {moved_before[0]} and "

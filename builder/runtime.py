@@ -58,8 +58,8 @@ def current_platform(*, with_cuda: bool = True) -> Platform:
     )
 
 
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(piece) for piece in text.split(".") if piece.isdigit())
+def _version_tuple(text: str | None) -> tuple[int, ...]:
+    return tuple(int(piece) for piece in (text or "").split(".") if piece.isdigit())
 
 
 def mismatches(needed: Platform, here: Platform) -> list[str]:
@@ -74,3 +74,42 @@ def mismatches(needed: Platform, here: Platform) -> list[str]:
         if want and (not have or _version_tuple(have) < _version_tuple(want)):
             problems.append(f"{fact} >= {want} (this runtime has {have or 'none'})")
     return problems
+
+
+def drift(needed: Platform, here: Platform) -> str | None:
+    """One line when the runtime meets `needed` but has moved past it where newer is accepted
+    (glibc, CUDA): the pack restores, and a rebuild for this runtime is the fix if it misbehaves.
+    None when nothing moved or when the pack does not fit at all (mismatches says why)."""
+    if mismatches(needed, here):
+        return None
+    moved = [f"{fact} {getattr(here, fact)} (built for {getattr(needed, fact)})" for fact in ("glibc", "cuda")
+             if getattr(needed, fact) and _version_tuple(getattr(here, fact)) > _version_tuple(getattr(needed, fact))]
+    if not moved:
+        return None
+    return f"this runtime has a newer {' and a newer '.join(moved)}; accepted, but if the pack misbehaves rebuild it for this runtime"
+
+
+def short(platform: Platform | None) -> str:
+    """A platform as words without spaces, for messages, the lock matrix and push folders:
+    'ubuntu22.04 x86_64 py3.12 glibc2.35 cuda12.8'; 'any' when nothing is recorded. The ABI is
+    shown only where the Python version does not imply it (a free-threaded build, say)."""
+    if platform is None:
+        return "any"
+    implied_abi = f"cpython-{(platform.python or '').replace('.', '')}-"
+    words = [
+        (platform.os or "").replace(" ", ""),
+        platform.arch,
+        platform.python and f"py{platform.python}",
+        platform.abi if platform.abi and not platform.abi.startswith(implied_abi) else None,
+        platform.glibc and f"glibc{platform.glibc}",
+        platform.cuda and f"cuda{platform.cuda}",
+    ]
+    return " ".join(word for word in words if word) or "any"
+
+
+def specificity(platform: Platform | None) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """How closely a platform pins a runtime, for choosing among variants that all fit: more facts
+    recorded first, then the newer glibc and CUDA (the build nearest to this runtime)."""
+    platform = platform or Platform()
+    recorded = sum(value is not None for value in vars(platform).values())
+    return recorded, _version_tuple(platform.glibc), _version_tuple(platform.cuda)

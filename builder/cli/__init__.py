@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
 
 from . import (
     _build,  # noqa: E402,F401  (registers its commands)
+    _doctor,  # noqa: E402,F401  (registers its commands)
     _notebook,  # noqa: E402,F401  (registers its commands)
     _pack,  # noqa: E402,F401  (registers its commands)
     _push,  # noqa: E402,F401  (registers its commands)

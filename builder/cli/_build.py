@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import settings
+from ..errors import UsageError
 from . import _size, cli
+
+if TYPE_CHECKING:
+    from ..bake import BuildOptions
+    from ..recipe import Recipe
 
 
 def _echo_line(line: str) -> None:
@@ -29,9 +36,32 @@ def resolve_backend(backend: str | None) -> str | None:
     return backend
 
 
+def runtime_builds(recipes: list[Recipe], runtimes: tuple[str, ...], options: BuildOptions) -> list[tuple[list[Recipe], BuildOptions]]:
+    """The builds `--runtime` asks for: the recipes once per runtime of images/, each with that
+    runtime instead of its own, into OUT/RUNTIME (so OUT/RUNTIME/NAME); without --runtime, the
+    recipes as they are, into OUT. The scan backend builds in this runtime only, so it takes none."""
+    if not runtimes:
+        return [(recipes, options)]
+    from ..mirror import load_runtime
+
+    scanned = [r.name for r in recipes if r.backend == "scan"]
+    if scanned:
+        msg = (f"--runtime picks the mirror image of a docker build, and {', '.join(scanned)} build with the scan backend, "
+               "in this runtime: drop --runtime, or build with --backend docker where a Docker engine runs")
+        raise UsageError(msg)
+    runtimes = tuple(dict.fromkeys(runtimes))
+    for runtime in runtimes:
+        load_runtime(runtime)  # an unknown one fails before any build, naming the known ones
+    return [([dataclasses.replace(r, runtime=runtime) for r in recipes], dataclasses.replace(options, out=options.out / runtime))
+            for runtime in runtimes]
+
+
 @cli.command("build")
 @click.argument("recipes", nargs=-1, required=True)
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Folder for the packs (one OUT/NAME per recipe).")
+@click.option("--runtime", "runtimes", multiple=True, metavar="RUNTIME",
+              help="Build for this runtime of images/ instead of each recipe's own, into OUT/RUNTIME/NAME; "
+                   "repeat for one pack per runtime (push them to one lock: the restore picks the one that fits).")
 @click.option("--base-image", help="Image the mirror is built FROM (default: the runtime's Ubuntu release).")
 @click.option("--python", help="Python version to use when the base image lacks the runtime's (e.g. 3.11).")
 @click.option("--no-pins", is_flag=True, help="Do not install the runtime's pinned wheels in the mirror image (they still constrain pip).")
@@ -44,13 +74,11 @@ def resolve_backend(backend: str | None) -> str | None:
 @click.option("--level", type=click.IntRange(1, 22), default=None, help="zstd level (default 9; 19 for releases).")
 @click.option("--part-size", default="64M", show_default=True, help="Target compressed size of a part.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not stream the steps' output.")
-def build_cmd(recipes: tuple[str, ...], out: Path, base_image: str | None, python: str | None, no_pins: bool, gpu: bool,
-              backend: str | None, force: bool, no_check: bool, check_image: str | None, level: int | None,
-              part_size: str, quiet: bool) -> None:
+def build_cmd(recipes: tuple[str, ...], out: Path, runtimes: tuple[str, ...], base_image: str | None, python: str | None,
+              no_pins: bool, gpu: bool, backend: str | None, force: bool, no_check: bool, check_image: str | None,
+              level: int | None, part_size: str, quiet: bool) -> None:
     """Run RECIPES and pack what their install steps changed. A recipe is a file, a folder holding
     pack.toml, or the name of a shipped recipe (`prebake recipes` lists them)."""
-    import dataclasses
-
     from ..bake import BuildOptions, build
     from ..pack import DEFAULT_LEVEL
     from ..recipe import load
@@ -65,8 +93,9 @@ def build_cmd(recipes: tuple[str, ...], out: Path, base_image: str | None, pytho
         check=not no_check, check_image=check_image, level=level or DEFAULT_LEVEL, part_size=_size(part_size),
         on_line=None if quiet else _echo_line, on_note=_echo_note,
     )
-    for result in build(loaded, options):
-        click.echo(result.summary())
+    for recipes_for, options_for in runtime_builds(loaded, runtimes, options):
+        for result in build(recipes_for, options_for):
+            click.echo(result.summary())
 
 
 @cli.command("recipes")

@@ -114,10 +114,12 @@ def notebook_cmd(notebook: Path, out: Path | None, source: str, do_build: bool, 
     backend = resolve_backend(backend) if do_build else backend
     if do_build:
         from ..lock import LockedPack, write_lock
+        from ..manifest import MANIFEST_NAME, loads
 
         result = build_pack(recipe_path, out / "packs", base_image, python, no_pins, quiet, backend)
         click.echo(result.summary())
-        write_lock(out / "prebake.lock", [LockedPack(result.name, result.version, result.digest, (f"packs/{result.name}",))])
+        manifest = loads((result.pack / MANIFEST_NAME).read_bytes(), str(result.pack))
+        write_lock(out / "prebake.lock", [LockedPack.pinning(manifest, result.digest, (f"packs/{result.name}",))])
         click.echo(f"wrote {out / 'prebake.lock'}: push the pack with `prebake push {result.pack} --to DEST -o {out / 'prebake.lock'}`")
 
 

@@ -118,9 +118,12 @@ def verify_cmd(source: str, installed: bool, root: Path) -> None:
 @click.argument("source")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def inspect_cmd(source: str, as_json: bool) -> None:
-    """Show a pack's name, version, platform, parts, sizes and file count."""
-    from ..locate import open_pack
+    """Show a pack's name, version, platform, parts, sizes and file count; for a lock, its variants."""
+    from ..locate import is_lock, lock_matrix, open_pack
 
+    if is_lock(source) and not as_json:
+        click.echo("\n".join(lock_matrix(source)))
+        return
     pack = open_pack(source)
     manifest = pack.manifest
     if as_json:
@@ -143,6 +146,10 @@ def inspect_cmd(source: str, as_json: bool) -> None:
         lines.append(f"  env       {' '.join(env)}")
     if manifest.check:
         lines.append(f"  check     {manifest.check}")
+    if manifest.conda is not None:
+        conda = manifest.conda
+        moves = f"moves to any prefix up to {conda.longest_prefix or 'any length'} bytes" if not conda.pinned else f"pinned: {conda.pinned}"
+        lines.append(f"  conda     python {conda.python or 'none'}; {len(conda.text)} text and {len(conda.binary)} binary prefix files; {moves}")
     if manifest.whiteouts:
         lines.append(f"  removes   {len(manifest.whiteouts)} path(s)")
     click.echo("\n".join(lines))
@@ -160,6 +167,6 @@ def lock_cmd(packs: tuple[str, ...], out: Path) -> None:
     for source in packs:
         pack = open_pack(source)
         location = source if "://" in source else str(Path(source.removesuffix("manifest.json") or ".").resolve())
-        entries.append(LockedPack(pack.manifest.name, pack.manifest.version, pack.digest, (location,)))
+        entries.append(LockedPack.pinning(pack.manifest, pack.digest, (location,)))
     lock = write_lock(out, entries)
     click.echo(f"wrote {out}: " + ", ".join(f"{p.name} {p.version}" for p in lock.packs))
