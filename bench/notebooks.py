@@ -4,7 +4,8 @@ Over two corpora of notebooks written for the tests, each reproducing patterns o
 notebooks with every line labelled setup / user / kept: tests/notebook_corpus.py (the converter's
 rules were fixed against it) and tests/notebook_holdout.py (written apart from them), prints:
 
-    setup recall    setup lines that reach the build (and leave v1 unless they bind what research uses)
+    setup recall    setup lines that reach the build or the recipe's [conda] table (and leave v1
+                    unless they bind what research uses)
     research kept   kept lines (definitions, research, inspection) still in v1
     user in build   lines that need the user but would run at build time
     v1 valid        v1 notebooks that pass nbformat.validate

@@ -9,7 +9,9 @@ comments in a `%%bash` body) belongs to exactly one class:
 
   setup  matched by a `setup` substring: runs at build time and leaves v1
          (unless also matched by `kept_setup`: it then stays in v1 as well, because it binds a name,
-         a directory or an environment variable that the research uses)
+         a directory or an environment variable that the research uses); conda/mamba installs and
+         condacolab's lines may instead be taken over by the recipe's [conda] table (they leave v1
+         and never run: the table's environment is built and restored in their place)
   user   matched by a `user` substring: needs the person running the notebook (Drive, uploads,
          input(), tokens, their own video/config values): stays in v1, never runs at build time
   kept   anything else (definitions, imports, research, inspection): stays in v1
@@ -22,7 +24,8 @@ Conventions where real notebooks leave it open, chosen here and relied on by the
   * `%cd DIR` and `%env VAR=...` before installs are setup + kept_setup: the build needs them and so
     does the research that follows (the kernel's directory and environment)
   * a docstring heading a `%%shell` cell goes with the cell magic (setup), like a `#@title` line would
-  * `import condacolab` is setup (it exists only to call condacolab.install())
+  * `import condacolab`, condacolab.install() and condacolab.check() are setup (they exist only to
+    put conda under /usr/local, which the [conda] environment replaces)
   * running a tool (`!python infer.py`, `!./darknet detector test`, `subprocess.run([tool])`) is
     research; `!nvidia-smi`, `!ls`, `!python3 --version` are inspection: both kept
 
@@ -74,6 +77,10 @@ PATTERN_FAMILIES: dict[str, tuple[str, ...]] = {
     "installers": (
         "mim install",
         "condacolab",
+        "condacolab.check()",
+        "conda install to [conda]",
+        "%%writefile environment.yml",
+        "conda value prebake cannot know",
         "python3.8 -m pip",
         "update-alternatives",
         "%env",
@@ -100,6 +107,7 @@ PATTERN_FAMILIES: dict[str, tuple[str, ...]] = {
     "research": (
         "imports of installed",
         "run a tool",
+        "tool from /usr/local/bin",
         "inspection",
         "plots/prints",
         "model loading",
@@ -289,8 +297,8 @@ def line_ok(line: Line, st) -> bool:
     """Whether the converter's statement puts this line where it must go."""
     if st is None:
         return False
-    if line.cls == "setup":
-        return bool(st.in_build) and bool(st.in_v1) == line.kept_setup
+    if line.cls == "setup":  # in the build, or taken over by the recipe's [conda] table
+        return (bool(st.in_build) or st.conda is not None) and bool(st.in_v1) == line.kept_setup
     if line.cls == "user":
         return not st.in_build and bool(st.in_v1)
     return bool(st.in_v1)
@@ -299,7 +307,8 @@ def line_ok(line: Line, st) -> bool:
 def score(cases, convert) -> dict:
     """Corpus-wide metric: how much setup reaches the build, how much research stays, what user steps leak.
 
-    setup_recall   setup lines whose statement is in the build and out of v1 (in v1 too when kept_setup)
+    setup_recall   setup lines whose statement is in the build (or taken over by the [conda] table) and
+                   out of v1 (in v1 too when kept_setup)
     research_kept  kept lines whose statement stays in v1
     user_in_build  user lines whose statement runs at build time (should be 0)
     v1_valid       notebooks whose v1 passes nbformat.validate, over all cases
@@ -666,6 +675,177 @@ CASES: tuple[Case, ...] = (
         ),
         nbformat_minor=5,
         patterns=("condacolab", "subprocess.run install", "imports of installed", "model loading"),
+    ),
+    Case(
+        name="condacolab_check_mamba_rdkit",
+        cells=(
+            Markdown("# Ligand prep\nRun the first cell on its own: condacolab restarts the session when it is done."),
+            _code("""
+                #@title Install conda (the session restarts once)
+                !pip install -q condacolab
+                import condacolab  # installs Miniforge under /usr/local
+                condacolab.install()
+            """),
+            Markdown("After the restart: check conda, then install the chemistry stack."),
+            _code("""
+                import condacolab  # again, after the restart
+                condacolab.check()
+            """),
+            _code("""
+                %%capture
+                !mamba install -q -y -c conda-forge rdkit openbabel openmm=8.1 pdbfixer
+            """),
+            _code("""
+                from rdkit import Chem
+                from rdkit.Chem import AllChem, Descriptors
+                mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O"))
+                AllChem.EmbedMolecule(mol, randomSeed=7)
+                print(round(Descriptors.MolWt(mol), 2), mol.GetNumAtoms())
+                Chem.MolToMolFile(mol, "aspirin.mol")
+            """),
+            _code("""
+                !/usr/local/bin/obabel aspirin.mol -O aspirin.pdbqt -xr
+                !head -n 5 aspirin.pdbqt
+            """),
+        ),
+        setup=(
+            "!pip install -q condacolab",
+            "import condacolab  # installs",
+            "condacolab.install()",
+            "import condacolab  # again",
+            "condacolab.check()",
+            "%%capture",
+            "!mamba install -q -y -c conda-forge rdkit",
+        ),
+        patterns=("condacolab", "condacolab.check()", "conda install to [conda]", "%%time setup", "imports of installed",
+                  "tool from /usr/local/bin", "inspection"),
+    ),
+    Case(
+        name="condacolab_one_cell_cartopy",
+        cells=(
+            _code("""
+                # cartopy needs GEOS and PROJ: conda-forge has them
+                !pip install -q condacolab
+                import condacolab
+                condacolab.install()
+                !mamba install -q -c conda-forge cartopy
+                import matplotlib.pyplot as plt
+                import cartopy.crs as ccrs
+            """),
+            _code("""
+                fig = plt.figure(figsize=(10, 5))
+                ax = plt.axes(projection=ccrs.Robinson())
+                ax.coastlines()
+                ax.gridlines(draw_labels=False)
+                plt.show()
+            """),
+        ),
+        setup=("!pip install -q condacolab", "import condacolab", "condacolab.install()", "!mamba install -q -c conda-forge"),
+        patterns=("condacolab", "conda install to [conda]", "imports of installed", "plots/prints"),
+    ),
+    Case(
+        name="condacolab_bioconda_environment_file",
+        cells=(
+            Markdown("## Setup\nbedtools and samtools come from bioconda; the environment file pins them."),
+            _code("""
+                !pip install -q condacolab
+                import condacolab
+                condacolab.install()
+            """),
+            _code("""
+                %%writefile environment.yml
+                channels:
+                  - conda-forge
+                  - bioconda
+                dependencies:
+                  - bedtools=2.31
+                  - samtools
+                  - pybedtools
+            """),
+            _code("""
+                !mamba env update -n base -f environment.yml
+                !conda install -c bioconda seqkit
+            """),
+            _code("""
+                import pybedtools
+                regions = pybedtools.BedTool([("chr1", 10, 40), ("chr1", 30, 90), ("chr2", 5, 25)])
+                print(regions.sort().merge())
+                !samtools --version | head -n 1
+            """),
+        ),
+        setup=(
+            "!pip install -q condacolab",
+            "import condacolab",
+            "condacolab.install()",
+            "!mamba env update -n base -f environment.yml",
+            "!conda install -c bioconda seqkit",
+        ),
+        patterns=("condacolab", "%%writefile environment.yml", "conda install to [conda]", "imports of installed",
+                  "inspection"),
+    ),
+    Case(
+        name="condacolab_form_version_cuda_fallback",
+        cells=(
+            _code("""
+                #@title Versions
+                openmm_version = "8.1.1" #@param ["8.1.1", "8.0.0"]
+                extra = ["mdtraj", "pdbfixer"]
+            """),
+            _code("""
+                !pip install -q condacolab
+                import condacolab
+                condacolab.install()
+            """),
+            _code("""
+                !mamba install -q -y -c conda-forge openmm=$openmm_version {" ".join(extra)}
+                import torch
+                cuda = torch.version.cuda
+                !mamba install -q -y -c conda-forge cuda-version=$cuda
+            """),
+            _code("""
+                import openmm
+                platform = openmm.Platform.getPlatformByName("CUDA")
+                print(openmm.version.version, platform.getName(), cuda)
+            """),
+        ),
+        setup=(
+            "!pip install -q condacolab",
+            "import condacolab",
+            "condacolab.install()",
+            "openmm=$openmm_version",
+            "cuda-version=$cuda",
+        ),
+        patterns=("condacolab", "conda install to [conda]", "conda value prebake cannot know", "form field in install",
+                  "$var", "{expr}", "imports of installed"),
+    ),
+    Case(
+        name="condacolab_miniforge_mamba_magic",
+        cells=(
+            Markdown("Phylogenetics: MAFFT and IQ-TREE from bioconda."),
+            _code("""
+                %pip install -q condacolab
+                import condacolab
+                condacolab.install_miniforge()
+            """),
+            _code("""
+                %mamba install -y -c conda-forge -c bioconda mafft iqtree python=3.10
+            """),
+            _code("""
+                %%writefile seqs.fa
+                >a
+                ACGTACGTTA
+                >b
+                ACGTTCGTTA
+            """),
+            _code("""
+                !mafft --auto seqs.fa > aligned.fa
+                !iqtree2 -s aligned.fa -m GTR -quiet
+                print(open("aligned.fa.treefile").read())
+            """),
+        ),
+        setup=("%pip install -q condacolab", "import condacolab", "condacolab.install_miniforge()", "%mamba install"),
+        nbformat_minor=5,
+        patterns=("condacolab", "conda install to [conda]", "run a tool", "plots/prints"),
     ),
     Case(
         name="nemo_branch_upload",

@@ -54,20 +54,20 @@ def convert_notebook(notebook: Path, name: str | None, runtime: str, prepare: tu
                          restore_source=source, prepare=prepare, check=check, **kwargs)
 
 
-def build_pack(recipe_path: Path, packs: Path, base_image: str | None, python: str | None, no_pins: bool, quiet: bool,
-               backend: str | None = None):
+def build_packs(recipe_paths: list[Path], packs: Path, base_image: str | None, python: str | None, no_pins: bool, quiet: bool,
+                backend: str | None = None):
+    """Build the recipes a conversion wrote (pack.toml, and conda.toml for a conda environment)."""
     import dataclasses
 
     from ..bake import BuildOptions, build
     from ..recipe import load
 
-    recipe = load(recipe_path)
+    recipes = [load(path) for path in recipe_paths]
     if backend:
-        recipe = dataclasses.replace(recipe, backend=backend)
+        recipes = [dataclasses.replace(recipe, backend=backend) for recipe in recipes]
     options = BuildOptions(out=packs, base_image=base_image, python=python, install_pins=not no_pins,
                            on_line=None if quiet else _echo_line, on_note=_echo_note)
-    [result] = build([recipe], options)
-    return result
+    return build(recipes, options)
 
 
 def _require_notebook_extra() -> None:
@@ -108,19 +108,23 @@ def notebook_cmd(notebook: Path, out: Path | None, source: str, do_build: bool, 
     if out is None:
         msg = "prebake notebook needs -o OUT, the folder to write the recipe and v1 into (or --explain to write nothing)"
         raise UsageError(msg)
-    recipe_path, v1_path = nbmod.write(conversion, out)
-    click.echo(f"wrote {recipe_path} ({len(conversion.built)} statements run at build time, setup.ipynb), {out / 'report.md'} "
-               f"and {v1_path}")
+    recipe_paths, v1_path = nbmod.write(conversion, out)
+    click.echo(f"wrote {', '.join(map(str, recipe_paths))} ({len(conversion.built)} statements run at build time), "
+               f"{out / 'report.md'} and {v1_path}")
     backend = resolve_backend(backend) if do_build else backend
     if do_build:
         from ..lock import LockedPack, write_lock
         from ..manifest import MANIFEST_NAME, loads
 
-        result = build_pack(recipe_path, out / "packs", base_image, python, no_pins, quiet, backend)
-        click.echo(result.summary())
-        manifest = loads((result.pack / MANIFEST_NAME).read_bytes(), str(result.pack))
-        write_lock(out / "prebake.lock", [LockedPack.pinning(manifest, result.digest, (f"packs/{result.name}",))])
-        click.echo(f"wrote {out / 'prebake.lock'}: push the pack with `prebake push {result.pack} --to DEST -o {out / 'prebake.lock'}`")
+        results = build_packs(recipe_paths, out / "packs", base_image, python, no_pins, quiet, backend)
+        entries = []
+        for result in results:
+            click.echo(result.summary())
+            manifest = loads((result.pack / MANIFEST_NAME).read_bytes(), str(result.pack))
+            entries.append(LockedPack.pinning(manifest, result.digest, (f"packs/{result.name}",)))
+        write_lock(out / "prebake.lock", entries)
+        folders = " ".join(str(result.pack) for result in results)
+        click.echo(f"wrote {out / 'prebake.lock'}: push the packs with `prebake push {folders} --to DEST -o {out / 'prebake.lock'}`")
 
 
 @cli.command("bench")
@@ -148,13 +152,14 @@ def bench_cmd(source: Path, out: Path, runs: int, v0_runs: int | None, pack: Pat
 
     if source.suffix == ".ipynb":
         conversion = convert_notebook(source, name, runtime, prepare, check, roots, "prebake.lock")
-        recipe_path, _ = nbmod.write(conversion, out)
+        # The setup's own recipe: a conda environment's (conda.toml, if any) is not benched.
+        recipe_path = nbmod.write(conversion, out)[0][0]
         click.echo(conversion.report())
     else:
         recipe_path = source
     recipe = load(recipe_path)
     if pack is None:
-        result = build_pack(recipe_path, out / "packs", base_image, python, no_pins, quiet)
+        [result] = build_packs([recipe_path], out / "packs", base_image, python, no_pins, quiet)
         click.echo(result.summary())
         pack = result.pack
     data = bench(recipe, pack, runs=runs, v0_runs=v0_runs, on_note=_echo_note, on_line=None if quiet else _echo_line)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from prebake import notebook as nbmod
 from prebake.errors import UsageError
@@ -59,6 +60,7 @@ def kinds(source: str) -> list[str]:
     ("%cd /content/x\n%env TF_CPP_MIN_LOG_LEVEL=3", ["definition", "definition"]),
     ("import numpy as np\nprint(np.ones(3))", ["definition", "research"]),
     ("!pip show numpy", ["research"]),
+    ("!conda list | grep openmm\n!mamba --version\n%conda info", ["research", "research", "research"]),
     ("from google.colab import drive\ndrive.mount('/content/drive')", ["definition", "needs-user"]),
     ("!cp /content/drive/MyDrive/data.zip .", ["needs-user"]),
     ("from google.colab import files\nuploaded = files.upload()", ["definition", "needs-user"]),
@@ -361,3 +363,134 @@ def test_cli_writes_everything_and_explain_writes_nothing(tmp_path: Path, capsys
     nbformat.validate(v1)
     assert [c.source for c in v1.cells][1:] == ["import y", "import x"]
     assert "".join(json.loads((out / "setup.ipynb").read_text())["cells"][1]["source"]) == "!pip install y"
+
+
+# ---------------------------------------------------------------- condacolab and conda installs
+
+
+CONDACOLAB = "!pip install -q condacolab\nimport condacolab\ncondacolab.install()"
+
+
+def written(*sources: str, tmp_path: Path) -> tuple[nbmod.Conversion, dict[str, dict]]:
+    """The conversion of code cells `sources`, and the recipes it writes (file name -> TOML), each
+    loaded by prebake.recipe too."""
+    conversion = convert(*(new_code_cell(src) for src in sources))
+    nbmod.write(conversion, tmp_path)
+    files = sorted(p.name for p in tmp_path.glob("*.toml"))
+    assert files == sorted(conversion.recipes)
+    for name in files:
+        load(tmp_path / name)
+    return conversion, {name: tomllib.loads((tmp_path / name).read_text()) for name in files}
+
+
+@pytest.mark.parametrize("line, packages, channels", [
+    ("!mamba install -c conda-forge rdkit openmm=8.1 -y", ["rdkit", "openmm=8.1"], ["conda-forge"]),
+    ("!conda install -q -y -c conda-forge -c bioconda pkg", ["pkg"], ["conda-forge", "bioconda"]),
+    ("%conda install --yes numpy", ["numpy"], ["conda-forge"]),
+    ("%mamba install -c pytorch -c nvidia pytorch pytorch-cuda=12.1", ["pytorch", "pytorch-cuda=12.1"],
+     ["pytorch", "nvidia", "conda-forge"]),
+    ("!micromamba install -y -n base --override-channels -c bioconda samtools", ["samtools"], ["bioconda"]),
+    ("!sudo conda install -y --prefix /usr/local --channel=conda-forge gdal > /dev/null 2>&1", ["gdal"], ["conda-forge"]),
+    ("!mamba install -y 'numpy<2' conda-forge::rdkit python=3.10 rdkit 'numpy<2'", ["numpy<2", "conda-forge::rdkit", "rdkit"],
+     ["conda-forge"]),
+    ("!conda install -cbioconda -y pysam && echo installed", ["pysam"], ["bioconda", "conda-forge"]),
+    (("VERSION = '8.1' #@param {type:'string'}\nPKGS = ['mdtraj', 'pdbfixer']\n"
+      "!mamba install -q -y openmm=$VERSION {' '.join(PKGS)}"), ["openmm=8.1", "mdtraj", "pdbfixer"], ["conda-forge"]),
+    ("import subprocess\nsubprocess.run('mamba install -y -q -c conda-forge openmm', shell=True, check=True)", ["openmm"],
+     ["conda-forge"]),
+])
+def test_conda_installs_become_the_conda_table(tmp_path: Path, line: str, packages: list[str], channels: list[str]) -> None:
+    """A notebook whose setup is condacolab and conda installs: pack.toml builds the environment alone."""
+    conversion, recipes = written(CONDACOLAB, line, "import openmm", tmp_path=tmp_path)
+    assert list(recipes) == ["pack.toml"] and recipes["pack.toml"]["name"] == "t"
+    assert recipes["pack.toml"]["conda"] == {"prefix": "/opt/envs/t", "channels": channels, "packages": packages}
+    assert "install" not in recipes["pack.toml"] and "capture" not in recipes["pack.toml"]
+    installs = [s for s in conversion.statements if s.cell == 2 and s.kind == "setup"]
+    assert installs and all(s.went == "[conda]" and not s.in_build and not s.in_v1 for s in installs)
+    assert conversion.setup_notebook.cells == [] and not (tmp_path / "setup.ipynb").exists()  # nothing runs
+    assert "condacolab" not in json.dumps(conversion.v1) and "install" not in json.dumps(conversion.v1.cells[1:])
+
+
+def test_condacolab_is_dropped_from_v1_and_from_the_build_and_the_report_says_so(tmp_path: Path) -> None:
+    conversion, recipes = written(CONDACOLAB, "import condacolab\ncondacolab.check()",
+                                  "%%capture\n!mamba install -q -y -c conda-forge rdkit",
+                                  "from rdkit import Chem\nprint(Chem.MolFromSmiles('CCO').GetNumAtoms())", tmp_path=tmp_path)
+    assert recipes["pack.toml"]["conda"] == {"prefix": "/opt/envs/t", "channels": ["conda-forge"], "packages": ["rdkit"]}
+    condacolab = [s for s in conversion.statements if s.cell <= 2]
+    assert [s.went for s in condacolab] == ["dropped"] * 5
+    report = (tmp_path / "report.md").read_text()
+    assert report.count("prebake replaces condacolab (no Miniforge over /usr/local, no kernel restart") == 5
+    assert report.startswith("# v0.ipynb: 0 setup statement(s) in the build, 6 taken over by the [conda] environment")
+    v1 = nbformat.reads((tmp_path / "v1.ipynb").read_text(), 4)
+    assert [c.source for c in v1.cells][1:] == ["from rdkit import Chem\nprint(Chem.MolFromSmiles('CCO').GetNumAtoms())"]
+    assert v1.cells[0].source == nbmod.restore_cell_source("prebake.lock")
+
+
+def test_with_other_setup_the_environment_is_a_second_recipe_and_its_file_ships_next_to_both(tmp_path: Path) -> None:
+    env = "channels:\n  - conda-forge\ndependencies:\n  - gdal\n"
+    conversion, recipes = written(CONDACOLAB, f"%%writefile environment.yml\n{env}",
+                                  "!mamba env update -n base -f environment.yml\n!conda install -y -c conda-forge geopandas",
+                                  "!pip install -q py3Dmol", "from osgeo import gdal", tmp_path=tmp_path)
+    assert "conda" not in recipes["pack.toml"] and recipes["pack.toml"]["install"]
+    assert recipes["conda.toml"]["name"] == "t-conda"
+    assert recipes["conda.toml"]["conda"] == {"prefix": "/opt/envs/t", "channels": ["conda-forge"],
+                                              "packages": ["geopandas"], "file": "environment.yml"}
+    assert (tmp_path / "environment.yml").read_text() == env
+    assert [c.source for c in conversion.setup_notebook.cells] == [f"%%writefile environment.yml\n{env}".rstrip("\n"),
+                                                                   "!pip install -q py3Dmol"]
+    assert "%%writefile environment.yml" in conversion.v1.cells[1].source  # the notebook's own cell stays
+    report = conversion.report()
+    assert "shipped next to pack.toml as environment.yml" in report
+    assert "- the [conda] environment is a pack of its own, conda.toml" in report
+
+
+def test_a_conda_line_the_table_cannot_hold_stays_a_setup_step_and_keeps_condacolab_in_the_build(tmp_path: Path) -> None:
+    """Unknown values, a downloaded environment file, another environment, an option prebake cannot
+    read, a line that also runs pip, a %%bash script: each stays a setup step that runs conda at
+    build time, so condacolab runs there too; the installs the table can hold still go to it."""
+    for i, (line, why) in enumerate([
+            ("import torch\ncuda = torch.version.cuda\n!mamba install -y cuda-version=$cuda", "cannot know 'cuda'"),
+            ("!wget -q https://x/env.yml\n!mamba env update -n base -f env.yml", "not a file the notebook writes"),
+            ("!mamba create -n tools -y rdkit", "`mamba create` is not an install"),
+            ("!conda install -n other -y rdkit", "into the environment 'other'"),
+            ("!conda install -y rdkit --no-deps", "what --no-deps does"),
+            ("!mamba install -y rdkit && pip install py3Dmol", "the line also runs pip"),
+            ("%env PKG=rdkit\n!mamba install -y $PKG", "cannot know 'PKG'"),
+            ("import os\nos.system(f'mamba install -y {os.environ[\"PKG\"]}')", "cannot know"),
+            ("%%bash\nmamba install -y -c conda-forge rdkit", "a shell script stays a setup step")]):
+        conversion, recipes = written(CONDACOLAB, line, "!mamba install -y -c conda-forge openmm", "import openmm",
+                                      tmp_path=tmp_path / str(i))
+        step = [s for s in conversion.statements if s.cell == 2 and s.kind == "setup"][-1]
+        assert step.in_build and not step.in_v1 and why in step.reason, (line, step.reason)
+        assert all(s.in_build and s.went == "build" and "needs conda there" in s.reason
+                   for s in conversion.statements if s.cell == 1), line
+        assert recipes["conda.toml"]["conda"] == {"prefix": "/opt/envs/t", "channels": ["conda-forge"],
+                                                  "packages": ["openmm"]}, line
+        assert conversion.setup_notebook.cells[0].source == "!pip install -q condacolab"
+
+
+def test_programs_condacolab_put_in_usr_local_get_a_report_line_and_stay_as_they_are(tmp_path: Path) -> None:
+    conversion, _ = written(CONDACOLAB, "!mamba install -q -y -c conda-forge openbabel",
+                            "!/usr/local/bin/obabel -:'CCO' -osmi\nimport subprocess\n"
+                            "subprocess.run(['/usr/local/bin/obabel', '-L', 'formats'])", tmp_path=tmp_path)
+    assert conversion.v1.cells[1].source.startswith("!/usr/local/bin/obabel -:'CCO' -osmi")
+    notes = [line for line in conversion.report().splitlines() if line.startswith("- ")]
+    assert notes == [f"- cell 3 line {n} runs `/usr/local/bin/obabel`: condacolab installed the environment's programs "
+                     "under /usr/local; they are now under /opt/envs/t/bin and on PATH after the restore (the line is "
+                     "left as it is)" for n in (1, 3)]
+
+
+def test_the_conda_table_holds_one_environment_file_and_condacolab_alone_is_nothing_to_pack(tmp_path: Path) -> None:
+    conversion, recipes = written("%%writefile a.yml\ndependencies: [x]", "%%writefile b.yml\ndependencies: [y]",
+                                  "!mamba env update -f a.yml", "!mamba env update -f ./b.yml", "print(1)",
+                                  tmp_path=tmp_path)
+    assert recipes["conda.toml"]["conda"] == {"prefix": "/opt/envs/t", "channels": ["conda-forge"], "packages": [],
+                                              "file": "a.yml"}
+    second = conversion.statements[3]
+    assert second.in_build and "holds one environment file, a.yml (cell 3 line 1)" in second.reason
+    assert not (tmp_path / "b.yml").exists()
+    conversion, recipes = written(CONDACOLAB, "!pip install -q py3Dmol", "import py3Dmol", tmp_path=tmp_path / "pip")
+    assert list(recipes) == ["pack.toml"] and "conda" not in recipes["pack.toml"]
+    assert [s.went for s in conversion.statements[:3]] == ["dropped"] * 3
+    with pytest.raises(UsageError, match=r"has no setup statements to pack \(only condacolab, which prebake replaces\)"):
+        convert(new_code_cell(CONDACOLAB), new_code_cell("!conda install -y python=3.10"), new_code_cell("print(1)"))

@@ -144,7 +144,7 @@ def _stand_in(rule):
                 in_build, in_v1 = rule(inside)
                 statements.append(SimpleNamespace(
                     cell=number, first_line=a, last_line=b, kind="research", in_build=in_build, in_v1=in_v1,
-                    reason="stand-in",
+                    conda=None, reason="stand-in",
                 ))
         return SimpleNamespace(statements=statements, v1=nb, report=lambda: "")
 
@@ -222,7 +222,7 @@ def test_statements_put_every_line_where_it_belongs(api, case: Case):
             wrong.append(f"cell {line.cell} line {line.line} {line.text.strip()!r}: in no statement")
         elif not line_ok(line, st):
             want = {
-                "setup": "in_build, in_v1" if line.kept_setup else "in_build, not in_v1",
+                "setup": "in_build or [conda], in_v1" if line.kept_setup else "in_build or [conda], not in_v1",
                 "user": "not in_build, in_v1",
                 "kept": "in_v1",
             }[line.cls]
