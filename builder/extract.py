@@ -322,8 +322,9 @@ class PartWriter:
             gate.check(path, folder=kind == _DIRECTORY)
         except UnsafePackError as e:
             raise self._refuse(str(e)) from None
-        if kind == _SYMLINK and path not in gate.symlinks:
-            raise self._refuse(f"symlink {path} is not listed in the manifest")
+        if (kind == _SYMLINK) != (path in gate.symlinks):
+            listed = "is not listed in the manifest" if kind == _SYMLINK else "is listed as a symlink in the manifest but is not one"
+            raise self._refuse(f"{path} {listed}")
         if kind == _HARDLINK and "/" + linkname not in self._regular:
             raise self._refuse(f"hard link {path} points to {linkname!r}, not a file earlier in this part")
         mode = _number(header[100:108], "mode") & 0o7777
@@ -391,15 +392,30 @@ class PartWriter:
     def _relocate(self) -> None:
         """Write this restore's prefix where the part's files hold a placeholder: after the part is
         verified, before it counts as done (a kill now leaves a journal, so the part is redone)."""
+        done: set[tuple[int, int]] = set()  # a hard link and its file are one inode: rewritten once
         for path, mtime in self._rewrite.items():
             assert self.relocation is not None
             folder, leaf = self.gate.parent(path, create=False)
-            fd = os.open(leaf, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+            handle = os.open(leaf, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
             try:
-                self.relocation.rewrite(fd, path)
-                os.utime(fd, ns=(mtime * 10**9, mtime * 10**9))
+                st = os.fstat(handle)
+                if not stat.S_ISREG(st.st_mode):
+                    raise self._refuse(f"{path} was replaced by something other than a file while restoring")
+                if (st.st_dev, st.st_ino) in done:
+                    continue
+                done.add((st.st_dev, st.st_ino))
+                # A read-only file (conda ships some) is made writable for the rewrite, through the
+                # descriptor of this very file, then gets its mode back.
+                os.chmod(f"/proc/self/fd/{handle}", stat.S_IMODE(st.st_mode) | 0o200)
+                fd = os.open(f"/proc/self/fd/{handle}", os.O_RDWR | os.O_CLOEXEC)
+                try:
+                    self.relocation.rewrite(fd, path)
+                    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+                    os.utime(fd, ns=(mtime * 10**9, mtime * 10**9))
+                finally:
+                    os.close(fd)
             finally:
-                os.close(fd)
+                os.close(handle)
 
     def abort(self) -> None:
         """Remove what this part wrote, so a failed part leaves nothing behind."""

@@ -203,7 +203,7 @@ def _typed(kind: Any, value: Any, where: str, source: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise wrong("an object")
-        return {k: _typed(args[1], v, f"{where}.{k}", source) for k, v in value.items()}
+        return {_typed(str, k, f"{where} key", source): _typed(args[1], v, f"{where}.{k}", source) for k, v in value.items()}
     if dataclasses.is_dataclass(kind):
         if not isinstance(value, dict):
             raise wrong("an object")
@@ -249,8 +249,8 @@ def validate(manifest: Manifest, source: str) -> None:
     if not manifest.prefixes:
         raise _refuse(source, "it lists no prefixes")
     for prefix in manifest.prefixes:
-        if not is_normal(prefix):
-            raise _refuse(source, f"prefix {prefix!r} must be a normalised absolute path below /")
+        if not is_normal(prefix) or ":" in prefix:
+            raise _refuse(source, f"prefix {prefix!r} must be a normalised absolute path below /, without ':'")
     prefixes = set(manifest.prefixes)
     if len(prefixes) != len(manifest.prefixes):
         raise _refuse(source, "a prefix is listed twice")
@@ -284,26 +284,51 @@ def validate(manifest: Manifest, source: str) -> None:
         if not _VARIABLE.fullmatch(var):
             raise _refuse(source, f"env.prepend has the invalid variable name {var!r}")
         for path in paths:
-            if not in_prefixes(path):
-                raise _refuse(source, f"env.prepend.{var} entry {path!r} must be an absolute path under the pack's prefixes")
+            if not in_prefixes(path) or ":" in path or not symlinks.isdisjoint(ancestors(path)):
+                raise _refuse(source, f"env.prepend.{var} entry {path!r} must be an absolute path under the pack's prefixes, "
+                                      "not through one of its symlinks")
     for var in manifest.env.set:
         if not _VARIABLE.fullmatch(var):
             raise _refuse(source, f"env.set has the invalid variable name {var!r}")
     if manifest.conda is not None:
-        _validate_conda(manifest.conda, manifest.prefixes, source)
+        _validate_conda(manifest.conda, manifest.prefixes, symlinks, source)
 
 
-def _validate_conda(conda: CondaPrefix, prefixes: tuple[str, ...], source: str) -> None:
+SYSTEM_FOLDERS = frozenset({
+    "/", "/bin", "/boot", "/content", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc",
+    "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/include", "/usr/lib", "/usr/lib64",
+    "/usr/local", "/usr/local/bin", "/usr/local/lib", "/usr/sbin", "/usr/share", "/var",
+})
+"""Folders a conda environment never takes over (condacolab installs over /usr/local; prebake gives
+an environment a folder of its own)."""
+_MIN_PLACEHOLDER = 8
+"""Shorter placeholders would let a text file grow many times over when rewritten (conda's and
+rattler-build's are paths of 30 to 255 bytes)."""
+_PYTHON_VERSION = re.compile(r"(\d{1,3}\.\d{1,3})?")
+
+
+def _validate_conda(conda: CondaPrefix, prefixes: tuple[str, ...], symlinks: set[str], source: str) -> None:
     if prefixes != (conda.prefix,):
         raise _refuse(source, f"conda.prefix {conda.prefix!r} must be the pack's one prefix")
+    if conda.prefix in SYSTEM_FOLDERS:
+        raise _refuse(source, f"conda.prefix {conda.prefix} is a system folder, never an environment's")
     for i, placeholder in enumerate(conda.placeholders):
-        if not placeholder:
-            raise _refuse(source, f"conda.placeholders[{i}] is empty")
+        if not is_normal(placeholder) or len(placeholder.encode()) < _MIN_PLACEHOLDER:
+            raise _refuse(source, f"conda.placeholders[{i}] must be an absolute path of {_MIN_PLACEHOLDER} bytes or more")
+    if not _PYTHON_VERSION.fullmatch(conda.python):
+        raise _refuse(source, f"conda.python {conda.python!r} must be X.Y or empty")
+    if not conda.pinned.isprintable():
+        raise _refuse(source, "conda.pinned must be one line of text")
     for kind, records in (("text", conda.text), ("binary", conda.binary)):
         for path, index in records.items():
             if not is_normal("/" + path):
                 raise _refuse(source, f"conda.{kind} path {path!r} must be a normalised path relative to the prefix")
             if index >= len(conda.placeholders):
                 raise _refuse(source, f"conda.{kind}.{path} names placeholder {index}, there are {len(conda.placeholders)}")
-    if conda.site_packages and not is_normal("/" + conda.site_packages):
-        raise _refuse(source, f"conda.site_packages {conda.site_packages!r} must be a normalised relative path")
+    if (conda.longest_prefix or len(conda.prefix.encode())) < len(conda.prefix.encode()):
+        raise _refuse(source, "a binary placeholder is shorter than conda.prefix, so its binaries cannot hold it")
+    if conda.site_packages:
+        site = f"{conda.prefix}/{conda.site_packages}"
+        if not is_normal(site) or ":" in site or not symlinks.isdisjoint(ancestors(site)):
+            raise _refuse(source, f"conda.site_packages {conda.site_packages!r} must be a normalised relative path, "
+                                  "without ':', not through one of the pack's symlinks")

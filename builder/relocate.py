@@ -17,17 +17,9 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import ConflictError, UsageError
+from .errors import ConflictError, UnsafePackError, UsageError
 from .gate import is_normal, rooted, under
-from .manifest import CondaPrefix, Env, Manifest
-
-SYSTEM_FOLDERS = frozenset({
-    "/", "/bin", "/boot", "/content", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc",
-    "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/include", "/usr/lib", "/usr/lib64",
-    "/usr/local", "/usr/local/bin", "/usr/local/lib", "/usr/sbin", "/usr/share", "/var",
-})
-"""Folders a conda environment never takes over (condacolab installs over /usr/local; prebake gives
-an environment a folder of its own)."""
+from .manifest import SYSTEM_FOLDERS, CondaPrefix, Env, Manifest
 
 
 def check_prefix(prefix: str, what: str = "--prefix") -> None:
@@ -35,8 +27,8 @@ def check_prefix(prefix: str, what: str = "--prefix") -> None:
     if (prefix.rstrip("/") or "/") in SYSTEM_FOLDERS:
         msg = f"{what} {prefix} is a system folder; a conda environment gets a folder of its own, such as {prefix.rstrip('/')}/envs/NAME"
         raise UsageError(msg)
-    if not is_normal(prefix):
-        msg = f"{what} {prefix!r} must be a normalised absolute path, such as /opt/envs/NAME"
+    if not is_normal(prefix) or ":" in prefix:
+        msg = f"{what} {prefix!r} must be a normalised absolute path without ':', such as /opt/envs/NAME"
         raise UsageError(msg)
 
 
@@ -67,17 +59,23 @@ def moved(manifest: Manifest, prefix: str) -> Manifest:
 
 
 def check_free(root: Path, manifest: Manifest, ours: bool) -> None:
-    """Refuse to restore a conda environment into a folder that holds something else: a new
-    environment goes into a missing or empty folder, or over a conda environment (conda-meta/), or
-    where this pack was restored before (`ours`)."""
+    """Refuse to restore a conda environment into a system folder (also when a link leads there), into
+    a file, or into a folder that holds something else: a new environment goes into a missing or empty
+    folder, or over a conda environment (conda-meta/), or where this pack was restored before (`ours`)."""
     conda = manifest.conda
-    if conda is None or ours:
+    if conda is None:
         return
     folder = Path(rooted(root, conda.prefix))
-    try:
-        entries = os.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
+    real = os.path.realpath(folder)
+    if str(root) == "/" and real in SYSTEM_FOLDERS:
+        msg = f"{folder} leads to the system folder {real}; a conda environment gets a folder of its own: restore it with --prefix DIR"
+        raise UsageError(msg)
+    if ours or not os.path.lexists(folder):
         return
+    if not os.path.isdir(folder):
+        msg = f"{folder} exists and is not a folder; restore pack {manifest.name} into a new folder with --prefix DIR"
+        raise ConflictError(msg)
+    entries = os.listdir(folder)
     if entries and "conda-meta" not in entries:
         msg = (f"{folder} already holds files that are not a conda environment; restore pack {manifest.name} into a new "
                "folder with --prefix DIR")
@@ -113,9 +111,16 @@ class Relocation:
         data = _read_all(fd)
         prefix = self.prefix.encode()
         new = _binary(data, placeholder, prefix) if binary else data.replace(placeholder, prefix)
+        if len(new) > 2 * len(data) + _GROWTH:  # bytes stay bounded by the manifest (up to a factor)
+            msg = f"{path} would grow from {len(data)} to {len(new)} bytes when its placeholder is rewritten; the pack is unsafe"
+            raise UnsafePackError(msg)
         if new != data:
             os.pwrite(fd, new, 0)
             os.ftruncate(fd, len(new))
+
+
+_GROWTH = 1 << 20
+"""What a rewritten file may grow by beyond doubling (a script holding its prefix a few times grows by little)."""
 
 
 def _read_all(fd: int) -> bytes:
@@ -130,9 +135,9 @@ def _binary(data: bytes, placeholder: bytes, prefix: bytes) -> bytes:
     """Each C string holding `placeholder` with `prefix` in its place, NUL-padded to its old length
     (a binary's offsets must not move)."""
     shorter = len(placeholder) - len(prefix)
-    if shorter < 0:  # moved() refuses such a prefix first; a pack that lies about it stops here
-        msg = f"prefix {prefix.decode(errors='replace')} is longer than the placeholder a binary holds"
-        raise UsageError(msg)
+    if shorter < 0:  # moved() and the manifest's validation refuse this first: a pack that gets here lies
+        msg = f"prefix {prefix.decode(errors='replace')} is longer than the placeholder a binary holds; the pack is unsafe"
+        raise UnsafePackError(msg)
 
     def padded(match: re.Match[bytes]) -> bytes:
         text = match.group()

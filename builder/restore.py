@@ -634,7 +634,9 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     check_platform(manifest, options.force)
     started = time.perf_counter()
     state = _state(root)
-    progress_dir = state / "partial" / source.digest.split(":")[1][:16]
+    # A conda pack's parts are kept apart per prefix: parts verified at one prefix are not done at another.
+    folder = source.digest.split(":")[1][:16] + (f"-{hashlib.sha256(at.encode()).hexdigest()[:8]}" if at else "")
+    progress_dir = state / "partial" / folder
     check_free(root, manifest, ours=marker.get("prefix") == at or progress_dir.is_dir())
     where = _Where(root.absolute(), manifest.prefixes, manifest.symlinks, options.allow_setuid, state, progress_dir,
                    Relocation.of(source.manifest.conda, at or ""))
@@ -785,7 +787,7 @@ def _restore_all(source: str | os.PathLike, options: RestoreOptions) -> Restored
 
 def _restore_each(source: str | os.PathLike, options: RestoreOptions, results: Restored, progress: Progress | None) -> None:
     packs = resolve(source)
-    moved_before: list[str] = []  # the conda packs moved to options.prefix: one folder holds one environment
+    moved_before: list[str] = []  # the lock's conda packs moved to options.prefix: one folder holds one environment
     for wanted in packs:
         failures: list[str] = []
         for location in wanted.locations:
@@ -794,12 +796,12 @@ def _restore_each(source: str | os.PathLike, options: RestoreOptions, results: R
                     store.low_speed = options.low_speed
                     pack = fetch_manifest(store, wanted.digest, wanted.platform)
                     prefix = options.prefix if pack.manifest.conda is not None or len(packs) == 1 else None
-                    if prefix and moved_before and pack.manifest.name not in moved_before:
+                    if prefix and moved_before and wanted.label not in moved_before:
                         msg = (f"--prefix names one folder, and {source} holds conda environments {moved_before[0]} and "
-                               f"{pack.manifest.name}: restore them one at a time")
+                               f"{wanted.label}: restore them one at a time")
                         raise UsageError(msg)
                     if prefix:
-                        moved_before.append(pack.manifest.name)
+                        moved_before.append(wanted.label)
                     results.append(restore_pack(pack, location, options, wanted.allow_env, progress, prefix))
                 break
             except (UnsafePackError, PlatformMismatch, UsageError, ConflictError):

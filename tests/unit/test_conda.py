@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prebake.conda import pack_conda
-from prebake.errors import ConflictError, UsageError
+from prebake.errors import ConflictError, UnsafePackError, UsageError
 from prebake.manifest import CondaPrefix, loads
 from prebake.pack import PackOptions
 from prebake.relocate import _binary, moved
@@ -204,12 +204,12 @@ def test_only_files_the_pack_itself_writes_are_rewritten(tmp_path: Path, state_d
     (prefix / "conda-meta").mkdir(parents=True)
     theirs = prefix / "etc" / "theirs.conf"
     theirs.parent.mkdir()
-    theirs.write_text("PLACEHOLDER stays\n")
-    conda = CondaPrefix(prefix=str(prefix), placeholders=("PLACEHOLDER",), text={"etc/theirs.conf": 0, "etc/ours.conf": 0})
-    craft_pack(tmp_path / "pack", [member(f"{str(prefix)[1:]}/etc/ours.conf", data=b"at PLACEHOLDER\n")],
+    theirs.write_text("/placeholder/path stays\n")
+    conda = CondaPrefix(prefix=str(prefix), placeholders=("/placeholder/path",), text={"etc/theirs.conf": 0, "etc/ours.conf": 0})
+    craft_pack(tmp_path / "pack", [member(f"{str(prefix)[1:]}/etc/ours.conf", data=b"at /placeholder/path\n")],
                prefixes=(str(prefix),), conda=conda)
     restore(tmp_path / "pack", progress=False, apply_env=False)
-    assert theirs.read_text() == "PLACEHOLDER stays\n"
+    assert theirs.read_text() == "/placeholder/path stays\n"
     assert (prefix / "etc/ours.conf").read_text() == f"at {prefix}\n"
 
 
@@ -294,12 +294,97 @@ def craft_manifest(conda: CondaPrefix):
 
 def test_a_hard_linked_member_moves_with_the_prefix(tmp_path: Path) -> None:
     prefix = "/opt/envs/hl"
-    conda = CondaPrefix(prefix=prefix, placeholders=("PH",), text={"bin/b": 0})
-    info, data = member("opt/envs/hl/bin/a", data=b"PH\n")
+    conda = CondaPrefix(prefix=prefix, placeholders=("/placeholder",), text={"bin/b": 0, "bin/a": 0})
+    info, data = member("opt/envs/hl/bin/a", data=b"/placeholder\n")
     link = tarfile.TarInfo("opt/envs/hl/bin/b")
     link.type, link.linkname = tarfile.LNKTYPE, "opt/envs/hl/bin/a"
     craft_pack(tmp_path / "pack", [(info, data), (link, b"")], prefixes=(prefix,), conda=conda)
-    target = tmp_path / "moved"
+    target = tmp_path / "placeholder" / "moved"  # holds the placeholder: a second rewrite would show
     restore(tmp_path / "pack", prefix=str(target), progress=False, apply_env=False)
-    assert (target / "bin/b").read_text() == f"{target}\n"
+    assert (target / "bin/b").read_text() == f"{target}\n"  # once, though both names are recorded
     assert (target / "bin/a").stat().st_ino == (target / "bin/b").stat().st_ino
+
+
+# ---------------------------------------------------------------- hostile packs and machines (from the review)
+
+
+def crafted_conda(tmp_path: Path, prefix: str, data: bytes = b"at /placeholder/path\n", **fields) -> Path:
+    conda = CondaPrefix(prefix=prefix, placeholders=("/placeholder/path",), text={"etc/conf": 0}, **fields)
+    craft_pack(tmp_path / "pack", [member(f"{prefix[1:]}/etc/conf", data=data)], prefixes=(prefix,), conda=conda)
+    return tmp_path / "pack"
+
+
+def test_parts_verified_at_one_prefix_are_not_taken_as_done_at_another(make_conda_env, tmp_path: Path, state_dir: Path) -> None:
+    env = make_conda_env(tmp_path / "env")
+    pack_conda(env, tmp_path / "pack", PackOptions(name="parts", version="1", target=str(tmp_path / "to"), part_size=8_000, min_parts=1))
+    assert len(loads((tmp_path / "pack/manifest.json").read_bytes()).parts) > 2
+    first, second = tmp_path / "first", tmp_path / "second"
+    script = (
+        "import os, signal\n"
+        "import importlib\n"
+        "r = importlib.import_module('prebake.restore')\n"
+        "add = r._Finished.add\n"
+        "def add_then_die(self, part):\n"
+        "    add(self, part)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "r._Finished.add = add_then_die\n"
+        f"r.restore({str(tmp_path / 'pack')!r}, prefix={str(first)!r}, progress=False, workers='threads', jobs=1, apply_env=False)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", script], env={**os.environ, "PREBAKE_STATE_DIR": str(state_dir)}).returncode == -9
+    restore(tmp_path / "pack", prefix=str(second), progress=False, apply_env=False)
+    for program, output in expected_output(second).items():
+        assert run(second / "bin" / program) == output
+
+
+@pytest.mark.parametrize(("fields", "prefix", "problem"), [
+    ({}, "/opt/envs/a:/tmp", "without ':'"),
+    ({"site_packages": "lib:/tmp"}, "/opt/envs/a", "conda.site_packages"),
+    ({"python": "3.12\nERROR fake"}, "/opt/envs/a", "must be X.Y or empty"),
+    ({"pinned": "line one\nTraceback"}, "/opt/envs/a", "one line of text"),
+    ({}, "/usr/local", "is a system folder"),
+])
+def test_hostile_conda_fields_are_refused_before_anything_is_written(tmp_path: Path, fields: dict, prefix: str, problem: str) -> None:
+    pack_dir = crafted_conda(tmp_path, prefix, **fields)
+    with pytest.raises(UsageError, match=problem):
+        restore(pack_dir, root=tmp_path / "root", progress=False)
+    assert not (tmp_path / "root").exists() or not any((tmp_path / "root").rglob("conf"))
+
+
+def test_a_short_placeholder_cannot_multiply_the_bytes_written(tmp_path: Path) -> None:
+    prefix = str(tmp_path / "env")
+    craft_pack(tmp_path / "short", [member(f"{prefix[1:]}/etc/conf")], prefixes=(prefix,),
+               conda=CondaPrefix(prefix=prefix, placeholders=("/a",), text={"etc/conf": 0}))
+    with pytest.raises(UsageError, match="8 bytes or more"):
+        restore(tmp_path / "short", progress=False)
+    pack_dir = crafted_conda(tmp_path, prefix, data=b"/placeholder/path" * 200_000)
+    with pytest.raises(UnsafePackError, match="would grow from"):
+        restore(pack_dir, prefix=str(tmp_path / ("long-" * 40)), progress=False, apply_env=False)
+    assert not (tmp_path / ("long-" * 40) / "etc/conf").exists()
+
+
+def test_a_prefix_that_is_a_file_or_leads_to_a_system_folder_is_refused(tmp_path: Path) -> None:
+    pack_dir = crafted_conda(tmp_path, str(tmp_path / "env"))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(ConflictError, match="exists and is not a folder"):
+        restore(pack_dir, prefix=str(notes), progress=False)
+    assert notes.read_text() == "mine"
+    (tmp_path / "to-usr").symlink_to("/usr")
+    with pytest.raises(UsageError, match="leads to the system folder /usr"):
+        restore(pack_dir, prefix=str(tmp_path / "to-usr"), progress=False)
+
+
+def test_a_read_only_file_is_rewritten_and_keeps_its_mode(tmp_path: Path) -> None:
+    prefix = str(tmp_path / "env")
+    info, data = member(f"{prefix[1:]}/etc/conf", data=b"at /placeholder/path\n", mode=0o444)
+    craft_pack(tmp_path / "pack", [(info, data)], prefixes=(prefix,),
+               conda=CondaPrefix(prefix=prefix, placeholders=("/placeholder/path",), text={"etc/conf": 0}))
+    restore(tmp_path / "pack", progress=False, apply_env=False)
+    conf = tmp_path / "env/etc/conf"
+    assert conf.read_text() == f"at {prefix}\n" and conf.stat().st_mode & 0o777 == 0o444
+
+
+def test_a_file_where_the_manifest_lists_a_symlink_is_refused(tmp_path: Path) -> None:
+    craft_pack(tmp_path / "pack", [member("opt/app/link")], symlinks=("/opt/app/link",))
+    with pytest.raises(UnsafePackError, match="listed as a symlink in the manifest but is not one"):
+        restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
