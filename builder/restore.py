@@ -324,11 +324,12 @@ def apply_env(manifest: Manifest, root: Path) -> None:
     """Make the pack usable in this process without a restart: env, sys.path, import caches. A conda
     environment's packages join sys.path only when its Python is the kernel's own."""
     prepend = dict(manifest.env.prepend)
-    conda = manifest.conda
+    conda, site_dir = manifest.conda, None
     if conda is not None and conda.site_packages:
         kernel = f"{sys.version_info.major}.{sys.version_info.minor}"
         if conda.python == kernel:
-            prepend["PYTHONPATH"] = (f"{conda.prefix}/{conda.site_packages}", *prepend.get("PYTHONPATH", ()))
+            site_dir = f"{conda.prefix}/{conda.site_packages}"
+            prepend["PYTHONPATH"] = (site_dir, *prepend.get("PYTHONPATH", ()))
         else:
             log.warning("conda environment %s has Python %s and this kernel runs %s, so its packages are not importable "
                         "here; run them with its own python: !%s/bin/python script.py", manifest.name, conda.python or "none",
@@ -341,7 +342,8 @@ def apply_env(manifest: Manifest, root: Path) -> None:
             for entry in reversed(on_disk):
                 if entry not in sys.path:
                     sys.path.insert(0, entry)
-                    site.addsitedir(entry)  # its .pth files (the entry itself is known now, so it stays first)
+    if site_dir is not None:  # the environment's .pth files, as its own python reads them (the folder stays first)
+        site.addsitedir(rooted(root, site_dir))
     for var, value in manifest.env.set.items():
         os.environ[var] = value
     for entry, finder in list(sys.path_importer_cache.items()):
