@@ -46,6 +46,7 @@ from pathlib import Path, PurePosixPath
 
 from . import settings
 from .errors import UsageError
+from .recipe import conda_prefix
 from .setup_runner import IPYTHON_DIR
 
 START_DIR = "/content"  # where Colab (and the setup runner) start
@@ -78,7 +79,6 @@ _CONDA_VALUE_OPTIONS = {"-c", "--channel", "-n", "--name", "-p", "--prefix", "-f
                         "--experimental-solver"}
 _CONDA_FLAGS = {"-y", "--yes", "-q", "--quiet", "-v", "--verbose", "--prune", "--freeze-installed", "--no-update-deps",
                 "--update-deps", "--strict-channel-priority", "--force-reinstall"}
-CONDA_ENVS = "/opt/envs"  # the [conda] environment of recipe NAME is built and restored at CONDA_ENVS/NAME
 CONDA_RECIPE = "conda.toml"  # OUT's recipe of the [conda] environment when pack.toml runs setup as well
 _CONDACOLAB = ("prebake replaces condacolab (no Miniforge over /usr/local, no kernel restart: the recipe's [conda] "
                "environment is restored in the running kernel)")
@@ -144,10 +144,6 @@ def _merged(parts: list[CondaPart]) -> CondaPart:
     return CondaPart(tuple(dict.fromkeys(c for p in parts for c in p.channels)),
                      tuple(dict.fromkeys(spec for p in parts for spec in p.packages)),
                      with_file.file, with_file.file_text)
-
-
-def conda_prefix(name: str) -> str:
-    return f"{CONDA_ENVS}/{name}"
 
 
 @dataclass

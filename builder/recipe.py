@@ -72,6 +72,11 @@ _ENV_KEYS = {"prepend", "set"}
 _STEP_KEYS = {"name", "run"}
 _ARCHIVES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst", ".tar", ".zip")
 BACKENDS = ("docker", "scan")
+def conda_prefix(name: str) -> str:
+    """Where recipe `name`'s conda environment is built and restored unless [conda] says otherwise."""
+    return f"/opt/envs/{name}"
+
+
 CONDA_WORK = "/tmp/prebake-conda"
 """Where a build keeps the conda tools, the package cache and an environment file (never packed)."""
 
@@ -339,7 +344,7 @@ def _conda(f: _Fields, value: Any, name: str, base: Path) -> Conda | None:
         return None
     table = f.table(value, "conda")
     f.unknown(table, _CONDA_KEYS, "conda")
-    prefix = f.abspath(table.get("prefix", f"/opt/envs/{name}"), "conda.prefix")
+    prefix = f.abspath(table.get("prefix", conda_prefix(name)), "conda.prefix")
     try:
         check_prefix(prefix, "conda.prefix")
     except UsageError as e:
