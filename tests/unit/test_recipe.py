@@ -221,3 +221,25 @@ def test_recipes_without_conda_keep_their_digest() -> None:
     """The digest prebake gave this recipe before [conda] existed: packs built then stay cache hits."""
     text = 'name = "a"\nversion = "1"\nruntime = "2026.07"\ninstall = ["true"]\n'
     assert parse(text).digest == "sha256:9333bd4b3b4f6095a02e90d0ce4500a9f83aa3a8cdd183379e760a78d7f69dbb"
+
+
+# ---------------------------------------------------------------- [tool]
+
+
+def test_a_tool_recipe_captures_its_folder_and_keeps_older_digests_apart() -> None:
+    text = 'name = "t"\nversion = "1"\nruntime = "2026.07"\ninstall = ["true"]\n'
+    recipe = parse(text + '[tool]\nprefix = "/opt/t"\n')
+    assert recipe.tool is not None and recipe.tool.prefix == "/opt/t" and recipe.roots == ("/opt/t",)
+    assert recipe.digest != parse(text).digest
+
+
+@pytest.mark.parametrize(("table", "problem"), [
+    ("", "tool.prefix"),
+    ('prefix = "/usr/local"', "is a system folder"),
+    ('prefix = "opt/t"', "absolute"),
+    ('prefix = "/opt/t"\npython = "3.12"', "python"),
+])
+def test_a_bad_tool_section_is_refused_naming_the_field(table: str, problem: str) -> None:
+    with pytest.raises(UsageError, match="tool") as caught:
+        parse('name = "t"\nversion = "1"\nruntime = "2026.07"\ninstall = ["true"]\n[tool]\n' + table + "\n")
+    assert problem in str(caught.value)
