@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Build the base image the tests run builds on: a minimal Debian bookworm with
-# python3, venv and pip, made with debootstrap and `docker import` (no image can
-# be pulled from a registry here).
+# Build a base image the tests run builds on: a minimal Debian (bookworm by
+# default) with python3, venv and pip, made with debootstrap and `docker import`
+# (no image can be pulled from a registry here).
 #
-# Usage: bash .ci/base-image.sh [TAG]      (default TAG: prebake-test-base:bookworm)
+# Usage: bash .ci/base-image.sh [TAG [SUITE]]
+#   default TAG: prebake-test-base:bookworm, default SUITE: bookworm
+#   e.g. bash .ci/base-image.sh prebake-test-base:trixie trixie   (Python 3.13)
 #
 # - If TAG already exists in the engine (made from the same recipe and host CA
 #   bundle, see the labels prebake.rootfs and prebake.host-ca): nothing to do.
-# - The debootstrapped rootfs is cached as a tarball under
+# - The debootstrapped rootfs is cached as a tarball per suite under
 #   ${PREBAKE_CACHE:-$HOME/.cache/prebake-ci}, so a later run on the same machine
 #   (e.g. after the engine's data was wiped) only imports it.
+# - The Debian mirror is the one the host's apt uses for SUITE, or else the one
+#   it uses for the host's own release (a bookworm host has no trixie lines),
+#   or else deb.debian.org; the security archive is found the same way.
 # - Needs a running engine (.ci/docker-up.sh) and root (debootstrap).
 set -euo pipefail
 
 TAG="${1:-prebake-test-base:bookworm}"
-SUITE=bookworm
+SUITE="${2:-bookworm}"
+case "$SUITE" in
+    *[!a-z]* | "") echo "[base-image] SUITE must be a Debian codename (bookworm, trixie, ...), not '$SUITE'" >&2; exit 2 ;;
+esac
 INCLUDE="python3,python3-venv,python3-pip,ca-certificates,tar"
 CACHE_DIR="${PREBAKE_CACHE:-$HOME/.cache/prebake-ci}"
 
@@ -51,9 +59,16 @@ find_mirror() {  # $1 = suite to look for (bookworm / bookworm-security)
         awk -v suite="$1" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++; if ($2 ~ /^\[/) i++; if ($(i+1) == suite) { print $i; exit } }' "$f"
     done
 }
-MIRROR="$(find_mirror "$SUITE" | head -n 1)"
+HOST_SUITE="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")" || HOST_SUITE=""
+mirror_for() {  # $1 = suffix ("" or "-security"): the host's mirror for $SUITE$1, else for $HOST_SUITE$1
+    local m
+    m="$(find_mirror "$SUITE$1" | head -n 1)"
+    if [ -z "$m" ] && [ -n "$HOST_SUITE" ]; then m="$(find_mirror "$HOST_SUITE$1" | head -n 1)"; fi
+    echo "$m"
+}
+MIRROR="$(mirror_for "")"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
-SECURITY_MIRROR="$(find_mirror "$SUITE-security" | head -n 1)"
+SECURITY_MIRROR="$(mirror_for -security)"
 SECURITY_MIRROR="${SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 
 # The cache file name changes whenever what goes into the rootfs changes.

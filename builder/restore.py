@@ -374,7 +374,10 @@ def check_platform(manifest: Manifest, force: bool) -> None:
         if moved_on := drift(manifest.platform, here):
             log.warning("pack %s %s: %s", manifest.name, manifest.version, moved_on)
         return
-    text = f"pack {manifest.name} {manifest.version} was built for {'; '.join(problems)}: rebuild it for this runtime with `prebake build` or pass --force"
+    from .variants import build_command  # only when it does not fit: it reads the runtimes of images/
+
+    text = (f"pack {manifest.name} {manifest.version} was built for {'; '.join(problems)}: build it for this runtime "
+            f"with `{build_command(manifest.name, here)}` or pass --force")
     if force:
         log.warning("%s (continuing because of --force)", text)
         return

@@ -1,7 +1,9 @@
 """Fixtures for the builder's integration tests: the Docker base image, the mirror image, recipes.
 
-PREBAKE_TEST_BASE_IMAGE names the base image (.ci/run builds it with debootstrap). In CI (CI=true)
-a missing engine or image fails the tests; on a developer machine they are skipped.
+PREBAKE_TEST_BASE_IMAGE names the base image (.ci/run builds it with debootstrap), a Debian
+bookworm; PREBAKE_TEST_TRIXIE_IMAGE a Debian trixie made the same way (Python 3.13), for the tests of
+runtime variants. In CI (CI=true) a missing engine or image fails the tests; on a developer machine
+they are skipped.
 """
 
 from __future__ import annotations
@@ -28,6 +30,22 @@ def base_image() -> str:
     image = os.environ.get("PREBAKE_TEST_BASE_IMAGE")
     if not image:
         _unavailable("PREBAKE_TEST_BASE_IMAGE is not set")
+    try:
+        import docker
+
+        with closing(docker.from_env()) as engine:
+            engine.images.get(image)
+    except Exception as e:  # docker raises many unrelated types for a missing engine
+        _unavailable(f"no Docker engine or no image {image}: {e}")
+    return image
+
+
+@pytest.fixture(scope="session")
+def trixie_image() -> str:
+    """A second runtime: Debian trixie with Python 3.13 (`bash .ci/base-image.sh prebake-test-base:trixie trixie`)."""
+    image = os.environ.get("PREBAKE_TEST_TRIXIE_IMAGE")
+    if not image:
+        _unavailable("PREBAKE_TEST_TRIXIE_IMAGE is not set")
     try:
         import docker
 
