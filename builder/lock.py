@@ -166,8 +166,8 @@ def loads(text: str, source: str = LOCK_NAME) -> Lock:
 def _platform(value: object, where: str) -> Platform | None:
     if value is None:
         return None
-    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
-        msg = f"{where} has platform {value!r}; it must be a table of strings, like {{ python = \"3.12\" }}"
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v and v.isprintable() and len(v) < 64 for v in value.values()):
+        msg = f"{where} has platform {str(value)[:80]!r}; it must be a table of short one-line strings, like {{ python = \"3.12\" }}"
         raise UsageError(msg)
     unknown = sorted(set(value) - set(_FACTS))
     if unknown:
