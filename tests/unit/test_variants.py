@@ -202,11 +202,13 @@ def test_the_variant_chosen_never_mismatches_and_none_only_when_all_do(chosen_fr
 @pytest.mark.parametrize(("text", "problem"), [
     ('version = 3\n[[pack]]\nname = "a"', "upgrade prebake"),
     ('version = 2\n[[pack]]\nname = "a"\nversion = "1"\ndigest = "sha256:' + "a" * 64 + '"\nlocations = ["x"]\nplatform = { python = 3.12 }',
-     "table of strings"),
+     "table of short one-line strings"),
     ('version = 2\n[[pack]]\nname = "a"\nversion = "1"\ndigest = "sha256:' + "a" * 64 + '"\nlocations = ["x"]\nplatform = { libc = "musl" }',
      "does not know"),
     ('version = 2\n' + ('[[pack]]\nname = "a"\nversion = "1"\ndigest = "sha256:' + "a" * 64 + '"\nlocations = ["x"]\nplatform = { python = "3.12" }\n') * 2,
      "keep one"),
+    ('version = 2\n[[pack]]\nname = "a"\nversion = "1"\ndigest = "sha256:' + "a" * 64 + '"\nlocations = ["x"]\nplatform = { os = "x\\nprebake: error: forged" }',
+     "table of short one-line strings"),
 ])
 def test_a_malformed_variant_entry_is_one_line(text: str, problem: str) -> None:
     with pytest.raises(UsageError, match=problem) as caught:
