@@ -63,13 +63,16 @@ def to_body25(landmarks: Sequence[Landmark], width: int, height: int, *, min_con
     return out
 
 
-def frame_json(people: Sequence[Sequence[float]]) -> dict:
-    """One frame in OpenPose's JSON layout (version 1.3), BODY_25 keypoints per person."""
+def frame_json(people: Sequence[Sequence[float]], ids: Sequence[int] | None = None) -> dict:
+    """One frame in OpenPose's JSON layout (version 1.3), BODY_25 keypoints per person. `ids`: each
+    person's tracked id (OpenPose's person_id, [-1] when not tracked)."""
+    if ids is not None and len(ids) != len(people):
+        raise ValueError(f"{len(people)} people but {len(ids)} ids")
     return {
         "version": 1.3,
         "people": [
             {
-                "person_id": [-1],
+                "person_id": [-1 if ids is None else int(ids[i])],
                 "pose_keypoints_2d": [round(v, 4) for v in keypoints],
                 "face_keypoints_2d": [],
                 "hand_left_keypoints_2d": [],
@@ -79,6 +82,6 @@ def frame_json(people: Sequence[Sequence[float]]) -> dict:
                 "hand_left_keypoints_3d": [],
                 "hand_right_keypoints_3d": [],
             }
-            for keypoints in people
+            for i, keypoints in enumerate(people)
         ],
     }

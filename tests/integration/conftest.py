@@ -16,27 +16,23 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import unavailable
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{reason} (CI must run the Docker tests: use .ci/run)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def base_image() -> str:
     image = os.environ.get("PREBAKE_TEST_BASE_IMAGE")
     if not image:
-        _unavailable("PREBAKE_TEST_BASE_IMAGE is not set")
+        unavailable("PREBAKE_TEST_BASE_IMAGE is not set")
     try:
         import docker
 
         with closing(docker.from_env()) as engine:
             engine.images.get(image)
     except Exception as e:  # docker raises many unrelated types for a missing engine
-        _unavailable(f"no Docker engine or no image {image}: {e}")
+        unavailable(f"no Docker engine or no image {image}: {e}")
     return image
 
 
@@ -45,14 +41,14 @@ def trixie_image() -> str:
     """A second runtime: Debian trixie with Python 3.13 (`bash .ci/base-image.sh prebake-test-base:trixie trixie`)."""
     image = os.environ.get("PREBAKE_TEST_TRIXIE_IMAGE")
     if not image:
-        _unavailable("PREBAKE_TEST_TRIXIE_IMAGE is not set")
+        unavailable("PREBAKE_TEST_TRIXIE_IMAGE is not set")
     try:
         import docker
 
         with closing(docker.from_env()) as engine:
             engine.images.get(image)
     except Exception as e:  # docker raises many unrelated types for a missing engine
-        _unavailable(f"no Docker engine or no image {image}: {e}")
+        unavailable(f"no Docker engine or no image {image}: {e}")
     return image
 
 

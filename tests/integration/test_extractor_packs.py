@@ -3,8 +3,9 @@
 opensmile, pose and face are built once for the module, each from its real recipe folder; each
 build ends with the pack's own check, run after a restore into a fresh container of the mirror image
 (opensmile: a synthesized wav gives 88 / 1582 / 6373 / 988 features without NaN; pose: the astronaut
-photo and an mp4 of it give one person with 25 BODY_25 keypoints; face: one face with 478 / 468
-landmarks inside the image). gpu-extractors cannot fetch its real weights here and has no torch in
+photo and an mp4 of it give one person with 25 BODY_25 keypoints, and two people at conversational
+distance in 1280 x 720 give two, ids kept over a moving mp4; face: one face with 478 / 468 landmarks
+inside the image, and the two people's faces, 150 px wide, each inside its person). gpu-extractors cannot fetch its real weights here and has no torch in
 the test image: its recipe is built with the fetch pointed at a local server holding a weights file
 this test makes, and a check that needs no torch (see test_gpu_extractors_...).
 
@@ -68,7 +69,9 @@ def test_each_pack_builds_and_passes_its_check_in_a_fresh_container(built) -> No
                      "opensmile check: ComParE_2016: 6373 features, no NaN", "opensmile check: emobase: 988 features, no NaN",
                      "opensmile check: SMILExtract -C is09-13/IS10_paraling_compat.conf: 1582 features, no NaN",
                      "opensmile check: SMILExtract -C compare/ComParE_2016.conf: 6373 features, no NaN",
-                     "pose check passed: photo and 10 video frames", "face check passed: one face, 478 (and 468) landmarks"):
+                     "pose check passed: photo and 10 video frames", "face check passed: one face, 478 (and 468) landmarks",
+                     "two people at conversational distance (1280x720, faces 150 px): 2 found, ids kept over 6 moving frames",
+                     "two faces 150 px wide in 1280x720, each inside its person, ids kept over 6 moving frames"):
         assert expected in stderr
     assert stderr.count("check in a fresh container") == 3
     assert leftover_containers() == []

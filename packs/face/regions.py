@@ -1,0 +1,1 @@
+../pose/regions.py
