@@ -97,6 +97,24 @@ def test_mediapipe_packs_hold_only_their_own_virtualenv(built, name) -> None:
     assert manifest.env.prepend == {"PATH": (f"/opt/{name}/bin",)}
 
 
+@pytest.mark.parametrize("name", ["pose", "face"])
+def test_mediapipe_packs_built_on_bookworm_pass_their_checks_on_trixie(built, name, tmp_path, trixie_image,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tool packs carry their own CPython: MediaPipe 0.10.21 (no wheel for Python 3.13) runs the
+    multi-person check in a fresh container whose own Python is 3.13, and the pack records no OS or Python."""
+    from prebake.restore import restore
+
+    platform = _manifest(built["out"] / name).platform
+    assert platform is not None and (platform.os, platform.python) == (None, None) and platform.glibc
+    monkeypatch.setenv("PREBAKE_STATE_DIR", str(tmp_path / "state"))
+    restore(built["out"] / name, root=tmp_path / "root", progress=False, apply_env=False)
+    check = subprocess.run(["docker", "run", "--rm", "--network", "none", "-v", f"{tmp_path / 'root/opt' / name}:/opt/{name}:ro",
+                            trixie_image, "sh", "-c", f"python3 --version && PATH=/opt/{name}/bin:$PATH /opt/{name}/venv/bin/python /opt/{name}/share/check_{name}.py"],
+                           capture_output=True, text=True, check=False, timeout=600)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.startswith("Python 3.13")
+
+
 def test_each_pack_restores_and_prints_its_numbers(built, tmp_path) -> None:
     """`prebake restore` as a user runs it (whole command, into an empty root), twice: both restore
     the whole pack. Build and restore times are printed, not asserted (tests assert behaviour;
