@@ -21,11 +21,11 @@ from ..conftest import unavailable
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def base_image() -> str:
-    image = os.environ.get("PREBAKE_TEST_BASE_IMAGE")
+def _image(variable: str) -> str:
+    """The test image $variable names, present in a running engine (else skipped, or failed under CI)."""
+    image = os.environ.get(variable)
     if not image:
-        unavailable("PREBAKE_TEST_BASE_IMAGE is not set")
+        unavailable(f"{variable} is not set")
     try:
         import docker
 
@@ -34,22 +34,17 @@ def base_image() -> str:
     except Exception as e:  # docker raises many unrelated types for a missing engine
         unavailable(f"no Docker engine or no image {image}: {e}")
     return image
+
+
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    return _image("PREBAKE_TEST_BASE_IMAGE")
 
 
 @pytest.fixture(scope="session")
 def trixie_image() -> str:
     """A second runtime: Debian trixie with Python 3.13 (`bash .ci/base-image.sh prebake-test-base:trixie trixie`)."""
-    image = os.environ.get("PREBAKE_TEST_TRIXIE_IMAGE")
-    if not image:
-        unavailable("PREBAKE_TEST_TRIXIE_IMAGE is not set")
-    try:
-        import docker
-
-        with closing(docker.from_env()) as engine:
-            engine.images.get(image)
-    except Exception as e:  # docker raises many unrelated types for a missing engine
-        unavailable(f"no Docker engine or no image {image}: {e}")
-    return image
+    return _image("PREBAKE_TEST_TRIXIE_IMAGE")
 
 
 @pytest.fixture(scope="session")
