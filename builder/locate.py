@@ -3,22 +3,44 @@ their locations (of a name's variants, the one for this runtime: variants.py), a
 manifest fetched and checked against the digest and the platform a lock records.
 
 The restore, verify, inspect, lock and doctor commands all find packs here, and get typed results.
+
+Two layouts of a pack in a store, told apart without a listing:
+- a pack folder: manifest.json beside its parts (what `prebake pack` writes, and where push put
+  each pack, DEST/NAME, before parts were shared);
+- a shared folder (push's DEST/parts): the parts of every pack and release pushed there, each
+  named by its sha256 (part-SHA256.tar.zst), and each release's manifest named by its digest
+  (manifest-HEX.json). A lock pins the folder and the digest, so the restore reads
+  manifest-HEX.json and then the parts the manifest names, from the same folder: nothing else.
+With a digest pinned, the file its folder's name suggests is read first (manifest-HEX.json in a
+folder named `parts`, manifest.json elsewhere) and the other one only if that is missing.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import IntegrityError, UsageError
+from .errors import IntegrityError, StoreNotFound, UsageError
 from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest, Platform, digest_of, loads
 from .runtime import short
 from .stores import Store, join_url, open_store, redact, url_path, with_path
 
 if TYPE_CHECKING:
     from .lock import Lock
+
+
+SHARED_FOLDER = "parts"
+"""The folder of a destination that holds the parts and manifests of every pack pushed there."""
+_BY_DIGEST = re.compile(r"manifest-([0-9a-f]{64})\.json")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def manifest_file(digest: str) -> str:
+    """The name of the manifest with `digest` (sha256:HEX) in a shared folder."""
+    return f"manifest-{digest.removeprefix('sha256:')}.json"
 
 
 @dataclass(frozen=True)
@@ -32,13 +54,34 @@ class PackSource:
 
 def fetch_manifest(store: Store, expected_digest: str | None = None, expected_platform: Platform | None = None) -> PackSource:
     """The manifest at `store`, refused when its digest is not the one a lock pins or its platform
-    not the one the lock's entry records (a lock edited by hand: the restore chose by that entry)."""
-    data = store.read_bytes(MANIFEST_NAME, limit=MAX_MANIFEST_BYTES)
-    digest = digest_of(data)
-    where = store.describe(MANIFEST_NAME)
-    if expected_digest and digest != expected_digest:
-        msg = f"{where} has digest {digest}, the lock pins {expected_digest}; the pack there changed: update the lock or fix the location"
-        raise IntegrityError(msg)
+    not the one the lock's entry records (a lock edited by hand: the restore chose by that entry).
+    With a pinned digest the manifest is looked up by it in a shared folder (see the module's doc)."""
+    names = [MANIFEST_NAME]
+    shared = url_path(store.url).rstrip("/").rsplit("/", 1)[-1] == SHARED_FOLDER
+    if expected_digest and _DIGEST.fullmatch(expected_digest):
+        names.append(manifest_file(expected_digest))
+        if shared:
+            names.reverse()
+    refusals: list[Exception] = []
+    for name in names:
+        where = store.describe(name)
+        try:
+            data = store.read_bytes(name, limit=MAX_MANIFEST_BYTES)
+        except StoreNotFound as e:
+            refusals.append(e)
+            continue
+        digest = digest_of(data)
+        if expected_digest and digest != expected_digest:
+            msg = f"{where} has digest {digest}, the lock pins {expected_digest}; the pack there changed: update the lock or fix the location"
+            refusals.insert(0, IntegrityError(msg))
+            continue
+        break
+    else:
+        if shared and not expected_digest and isinstance(refusals[0], StoreNotFound):
+            msg = (f"{refusals[0]} (a folder named {SHARED_FOLDER} holds the parts of every pack pushed there and one "
+                   "manifest-HEX.json per release: restore through the lock push wrote, or name one of those manifests)")
+            raise StoreNotFound(msg) from refusals[0]
+        raise refusals[0]  # the changed manifest, or else the one this location should have had
     manifest = loads(data, where)
     if expected_platform is not None and manifest.platform != expected_platform:
         msg = (f"{where} is built for {short(manifest.platform)}, but its lock entry says {short(expected_platform)}; "
@@ -68,10 +111,8 @@ def resolve(source: str | os.PathLike) -> list[Wanted]:
     platform check decides (so that --force still applies)."""
     text = _text(source)
     if not is_lock(text):
-        path = url_path(text)
-        if path.endswith("/" + MANIFEST_NAME) or path == MANIFEST_NAME:
-            text = with_path(text, path[: -len(MANIFEST_NAME)].rstrip("/") or ".")
-        return [Wanted(redact(text), [text])]
+        folder, digest = manifest_location(text)
+        return [Wanted(redact(folder), [folder], digest)]
     from .variants import by_name, choose, platform_here
 
     lock, base = read_lock(text)
@@ -79,7 +120,20 @@ def resolve(source: str | os.PathLike) -> list[Wanted]:
     several = [variant for variants in groups if len(variants) > 1 for variant in variants]
     here = platform_here(several) if several else None
     picked = [variants[0] if len(variants) == 1 else choose(variants, here) for variants in groups]
-    return [Wanted(p.name, [lock_location(base, loc) for loc in p.locations], p.digest, p.allow_env, p.platform) for p in picked]
+    return [Wanted(p.name, [manifest_location(lock_location(base, loc))[0] for loc in p.locations], p.digest, p.allow_env,
+                   p.platform) for p in picked]
+
+
+def manifest_location(location: str) -> tuple[str, str | None]:
+    """The folder a location names, and the digest its name pins: a manifest's own URL or path
+    (.../manifest.json, or .../manifest-HEX.json in a shared folder, which pins sha256:HEX) is
+    read from its folder; a folder is itself."""
+    path = url_path(location)
+    folder, _, name = path.rpartition("/")
+    by_digest = _BY_DIGEST.fullmatch(name)
+    if name != MANIFEST_NAME and not by_digest:
+        return location, None
+    return with_path(location, folder or ("/" if path.startswith("/") else ".")), f"sha256:{by_digest[1]}" if by_digest else None
 
 
 def _text(source: str | os.PathLike) -> str:

@@ -4,6 +4,12 @@ A tree is inventoried into sorted member records, the records are cut into parts
 boundaries (hard links stay in the part of the file they link to), and each part is written as
 one GNU tar stream inside one zstd frame with its checksum on. Owners, names of owners and pax
 records are left out and mtimes are kept, so the same tree gives the same bytes.
+
+Where a part ends is chosen from the members themselves (plan_parts): a member whose name hashes
+below its share of the weight runs aim at may end one, unless another did just before. A changed
+file changes its own part, and at most the next; every other part keeps its bytes. A part is
+named by its sha256 (part-SHA256.tar.zst), so parts that two packs or two releases have in common
+are one file in a store (push.py).
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ write 32 KiB on these machines."""
 _SPLIT_ABOVE = 4 * 1024 * 1024
 MIN_PARTS = 4
 """Parts a pack of more than a few MB gets at least: one per worker of a restore (2 to 4)."""
+_GAP = 1 / math.e
+"""Boundaries sit at least _GAP x A apart (A: the weight runs aim at), and members are candidates
+with a chance of their weight over _GAP x A: runs then weigh A on average (_GAP x e^(1/_GAP) x A)."""
 
 
 @dataclass(frozen=True)
@@ -194,30 +203,83 @@ def estimate_ratio(members: list[Member], level: int) -> float:
     return max(len(packed) / len(sample), 0.01)
 
 
-def plan_parts(members: list[Member], part_size: int, ratio: float, min_parts: int = MIN_PARTS) -> list[list[Member]]:
-    """Cut members (in their order, so the result is deterministic) into runs of equal restore
-    work: each member weighs its tar bytes plus `_ENTRY_WEIGHT` for creating it, since on a fresh
-    disk file creation, not bytes, is what many small files cost. There are enough runs for the
-    compressed parts to stay near `part_size` (at compression `ratio`) and, once the pack holds
-    more than `_SPLIT_ABOVE` bytes, a multiple of `min_parts`, so that the runs spread evenly over
-    every worker of a restore (2 to 4; 5 equal runs on 2 workers would leave one with 3). A hard
-    link stays in its file's run."""
-    weights = [BLOCK + m.size + _ENTRY_WEIGHT for m in members]
+def _weight(member: Member) -> int:
+    """What a member costs a restore: its tar bytes, plus `_ENTRY_WEIGHT` for creating it."""
+    return BLOCK + member.size + _ENTRY_WEIGHT
+
+
+def run_weight(members: list[Member], part_size: int, ratio: float, min_parts: int = MIN_PARTS) -> int | None:
+    """The weight A the runs aim at, or None for one run. Enough runs for the compressed parts to
+    stay near `part_size` (at compression `ratio`) and, once the pack holds more than
+    `_SPLIT_ABOVE` bytes, at least 2 x `min_parts` when that is over 1 (then 2 x min_parts to
+    4 x min_parts runs of unequal weight still spread evenly over a restore's 2 to 4 workers,
+    largest first). A is a
+    power of two, so that a small change to the tree rarely changes it (which would move every
+    boundary): only a change that takes the total across a power of two does."""
     raw = sum(BLOCK + m.size for m in members)
-    wanted = math.ceil(raw * ratio / part_size)
-    if raw > _SPLIT_ABOVE:  # a multiple of min_parts: equal runs then spread evenly over 2 or 4 workers
-        wanted = max(min_parts, math.ceil(wanted / min_parts) * min_parts)
-    count = max(1, min(wanted, len(members)))
-    total = sum(weights)
+    wanted = raw * ratio / part_size
+    if raw > _SPLIT_ABOVE and min_parts > 1:  # (one worker needs no spreading)
+        wanted = max(wanted, 2 * min_parts)
+    if wanted <= 1 or len(members) < 2:
+        return None
+    return 1 << (max(1, int(sum(map(_weight, members)) / wanted)).bit_length() - 1)
+
+
+def _draw(member: Member) -> float:
+    """A number in [0, 1) drawn from the member's name alone (deterministic, and independent of
+    every other member, so that it stays the same whatever else changes in the tree)."""
+    digest = hashlib.blake2b(member.name.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def plan_parts(members: list[Member], part_size: int, ratio: float, min_parts: int = MIN_PARTS) -> list[list[Member]]:
+    """Cut members into runs, each boundary chosen from the members next to it (content-defined
+    chunking, with members for bytes): files, links and the like in their order, then the folders
+    in runs of their own. A member is a candidate to end a run with a chance of its weight over
+    `_GAP` x A (run_weight), drawn from its name; a candidate ends the run unless another candidate
+    ended within `_GAP` x A before it. Each member weighs its tar bytes plus `_ENTRY_WEIGHT` for creating
+    it, since on a fresh disk file creation, not bytes, is what many small files cost. A hard link
+    stays in its file's run.
+
+    Whether a member ends a run depends only on the members within `_GAP` x A before it, so a
+    changed, added or removed member can move only the boundaries between it and `_GAP` x A after
+    it, where there is room for one: at most two parts change (the member's own and the next),
+    and every other part keeps its members and so its bytes. Folders sit apart because installing
+    anything changes the mtime of the folder it lands in (site-packages, bin): that changes a part
+    of folder headers, a few KB, rather than a part of files. A restore makes a file's folders as it
+    needs them and gives every folder its mode and mtime after the last part, so it does not matter
+    which part brings a folder."""
+    aim = run_weight(members, part_size, ratio, min_parts)
+    if aim is None:
+        return [list(members)]
+    folders = [m for m in members if m.kind == tarfile.DIRTYPE]
+    return _cut([m for m in members if m.kind != tarfile.DIRTYPE], aim) + _cut(folders, aim)
+
+
+def _cut(members: list[Member], aim: int) -> list[list[Member]]:
+    """plan_parts' cut of one stream of members into runs that aim at weight `aim`."""
+    if not members:
+        return []
+    gap = _GAP * aim
     runs: list[list[Member]] = [[]]
-    done = 0
-    for member, weight in zip(members, weights, strict=True):
-        boundary = total * len(runs) / count
-        if runs[-1] and done >= boundary and member.kind != tarfile.LNKTYPE:
-            runs.append([])
+    position = candidate = 0  # the weight so far, and where the last candidate ended (the start counts as one)
+    for i, member in enumerate(members):
         runs[-1].append(member)
-        done += weight
+        weight = _weight(member)
+        position += weight
+        last = i + 1 == len(members)
+        if last or members[i + 1].kind == tarfile.LNKTYPE or _draw(member) * gap >= weight:
+            continue
+        if position - candidate >= gap:
+            runs.append([])
+        candidate = position
     return runs
+
+
+def part_name(sha256: str) -> str:
+    """A part's file name: its content's sha256, so that a store holds each part once, whatever
+    packs and releases name it."""
+    return f"part-{sha256}.tar.zst"
 
 
 def write_parts(members: list[Member], out: Path, options: PackOptions) -> list[Part]:
@@ -228,23 +290,17 @@ def write_parts(members: list[Member], out: Path, options: PackOptions) -> list[
     parts: list[Part] = []
     ratio = estimate_ratio(members, options.level)
     for run in plan_parts(members, options.part_size, ratio, options.min_parts):
-        name = f"part-{len(parts):03d}.tar.zst"
-        with open(out / name, "wb") as f:
+        writing = out / f".part-{len(parts):06d}.writing"
+        with open(writing, "wb") as f:
             sink = _HashingWriter(f)
             raw = 0
             with compressor.stream_writer(sink, closefd=False) as writer:
                 for chunk in _tar_stream(run):
                     writer.write(chunk)
                     raw += len(chunk)
-        parts.append(
-            Part(
-                name=name,
-                size=sink.size,
-                sha256=sink.sha256.hexdigest(),
-                members=len(run),
-                bytes=raw,
-            )
-        )
+        sha256 = sink.sha256.hexdigest()
+        writing.rename(out / part_name(sha256))  # two runs never share bytes: their members' names differ
+        parts.append(Part(name=part_name(sha256), size=sink.size, sha256=sha256, members=len(run), bytes=raw))
     return parts
 
 

@@ -2,22 +2,31 @@
 
     push(["out/hello"], ["gdrive://FOLDER", "/mnt/mirror", "s3://bucket/packs"], lock_path=Path("prebake.lock"))
 
-Each destination holds one folder per pack variant: NAME for a pack without a platform, and
-NAME@PLATFORM (runtime.short, like opensmile@ubuntu22.04-x86_64-py3.12-glibc2.35) for one built
-for a runtime, so that the variants of a name sit side by side. Each is written through the same
-three store methods: a part the store already has (has_part: same size, and sha256 where the store
-can tell) is not uploaded again, the others go up with put_part, and put_manifest comes last, so a
-push cut short never leaves a manifest that names parts which are not there. Stores that address
-files by id (Drive) hand back the part ids (part_ids), which the manifest records so restores need
-no folder listing and no credentials; the manifest with those ids is what every destination of this
-push receives, so they all carry the same digest, and it is written back to the local pack folder so
-later pushes agree with it. Last, the lock is merged (lock.write_lock): one entry per name and
-platform, so pushing a variant for another runtime adds it and pushing the same platform replaces it.
+A folder or fsspec destination keeps every pack in one shared folder, DEST/parts: each part under
+its sha256 (part-SHA256.tar.zst, the name pack gives it) and each release's manifest under its
+digest (manifest-HEX.json). Two packs or two releases that have parts in common store them once,
+a push uploads only the parts the folder lacks, and nothing is ever overwritten, so every lock
+ever written for that folder still restores. The lock pins DEST/parts and the digest
+(locate.fetch_manifest reads manifest-HEX.json there).
+
+Drive, and packs made before parts were named by their sha256 (part-NNN.tar.zst, which two packs
+would both use), go to one folder per pack variant as before: NAME for a pack without a platform,
+and NAME@PLATFORM (runtime.short, like opensmile@ubuntu22.04-x86_64-py3.12-glibc2.35) for one built
+for a runtime, written through three store methods: a part the store already has (has_part: same
+size, and sha256 where the store can tell) is not uploaded again, the others go up with put_part,
+and put_manifest comes last, so a push cut short never leaves a manifest that names parts which are
+not there. Stores that address files by id (Drive) hand back the part ids (part_ids), which the
+manifest records so restores need no folder listing and no credentials; the manifest with those ids
+is what every destination of this push receives, so they all carry the same digest, and it is
+written back to the local pack folder so later pushes agree with it. Last, the lock is merged
+(lock.write_lock): one entry per name and platform, so pushing a variant for another runtime adds it
+and pushing the same platform replaces it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -25,11 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._fs import atomic_write
-from .errors import IntegrityError, UsageError
+from .errors import IntegrityError, StoreAuthError, StoreNotFound, UsageError
+from .locate import SHARED_FOLDER, manifest_file
 from .lock import LockedPack, recorded, write_lock
 from .manifest import MANIFEST_NAME, Manifest, loads
+from .pack import part_name
 from .runtime import short
-from .stores import open_destination
+from .stores import PartRef, Store, is_drive, open_destination
 from .stores.local import LocalStore
 
 
@@ -63,6 +74,36 @@ def variant_folder(manifest: Manifest) -> str:
     if recorded(manifest.platform) is None:
         return manifest.name
     return f"{manifest.name}@{re.sub(r'[^A-Za-z0-9._+-]+', '-', short(manifest.platform))}"
+
+
+def shares_parts(manifest: Manifest) -> bool:
+    """Whether every part is named by its sha256, so it can sit in a folder shared with other packs."""
+    return all(part.name == part_name(part.sha256) for part in manifest.parts)
+
+
+@dataclass(frozen=True)
+class _File:
+    """A file named by its content, as a store writes a part (a manifest in a shared folder)."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+def in_shared_folder(store: Store, ref: PartRef) -> bool:
+    """Whether the shared folder holds `ref` whole. Its name is its sha256, so a file of that name
+    with its size is it (a store writes a file whole or not at all: a rename in a folder, one PUT
+    to an object store); a local folder hashes it too, being cheap to read. Other stores are asked
+    for the file's last byte and the one after (a ranged read of at most 2 bytes): their has_part
+    looks a part up in the manifest.json beside it, which a shared folder does not have."""
+    if isinstance(store, LocalStore):
+        return store.has_part(ref)
+    if ref.size == 0:
+        return store.exists(ref.name)
+    try:
+        return len(b"".join(store.open_read(ref.name, ref.size - 1, ref.size + 1))) == 1
+    except (StoreNotFound, StoreAuthError):  # S3 answers 403 for a missing key to whoever may not list the bucket
+        return False
 
 
 def check_parts(folder: Path, manifest: Manifest) -> None:
@@ -104,13 +145,15 @@ def push(packs: Sequence[str | Path], dests: Sequence[str], lock_path: Path | No
         manifest = loads(local_bytes, str(local_path))
         check_parts(folder, manifest)
         result = PushResult(manifest.name, manifest.version, "", short(manifest.platform))
+        shared = [shares_parts(manifest) and not is_drive(dest) for dest in dests]
         with contextlib.ExitStack() as stack:
             # Every destination is opened (and a read-only one refused) before anything is uploaded.
-            stores = [stack.enter_context(open_destination(dest, variant_folder(manifest), credentials=credentials, public=public))
-                      for dest in dests]
-            for store in stores:
+            stores = [stack.enter_context(open_destination(dest, SHARED_FOLDER if share else variant_folder(manifest),
+                                                           credentials=credentials, public=public))
+                      for dest, share in zip(dests, shared, strict=True)]
+            for store, share in zip(stores, shared, strict=True):
                 for part in manifest.parts:
-                    if store.has_part(part):
+                    if in_shared_folder(store, part) if share else store.has_part(part):
                         result.reused_parts += 1
                         continue
                     store.put_part(part, folder / part.name, on_bytes)
@@ -119,10 +162,11 @@ def push(packs: Sequence[str | Path], dests: Sequence[str], lock_path: Path | No
                 for key, ids in store.part_ids().items():
                     manifest = manifest.with_store_ids(key, ids)
             data = manifest.dumps()
-            result.locations = [store.put_manifest(data) for store in stores]
+            if data != local_bytes:
+                atomic_write(local_path, data)  # the Drive ids, so later pushes produce the same digest
+            result.locations = [_put_manifest(store, data, local_path) if share else store.put_manifest(data)
+                                for store, share in zip(stores, shared, strict=True)]
         result.digest = manifest.digest
-        if data != local_bytes:
-            atomic_write(local_path, data)  # the Drive ids, so later pushes produce the same digest
         result.seconds = time.perf_counter() - started
         results.append(result)
         pinned.append(LockedPack.pinning(manifest, result.digest, tuple(result.locations)))
@@ -130,3 +174,17 @@ def push(packs: Sequence[str | Path], dests: Sequence[str], lock_path: Path | No
     if lock_path is not None:
         write_lock(lock_path, pinned)
     return results
+
+
+def _put_manifest(store: Store, data: bytes, local_path: Path) -> str:
+    """Put a manifest into a shared folder under its digest, from the local file holding `data`
+    (written like a part: it is named by its content); returns the folder, which a lock pins with
+    the digest. A manifest already there is the same bytes: it is left as it is."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    manifest = _File(manifest_file(sha256), len(data), sha256)
+    if not in_shared_folder(store, manifest):
+        store.put_part(manifest, local_path)
+    # A store that can pin something else (an object store's public https URL, checked by reading
+    # the manifest through it) says so; older stores pin their own URL.
+    lock_location = getattr(store, "lock_location", None)
+    return lock_location(manifest.name) if lock_location is not None else store.url

@@ -12,8 +12,9 @@ from . import cli
 @cli.command("push")
 @click.argument("packs", nargs=-1, required=True)
 @click.option("--to", "dests", multiple=True, required=True, metavar="DEST",
-              help="gdrive://FOLDER_ID or a Drive folder link, a folder, or an fsspec URL (s3://..., gs://...); "
-                   "repeat for mirrors (restores try them in this order).")
+              help="gdrive://FOLDER_ID or a Drive folder link, a folder, or an fsspec URL (s3://..., gs://...), where packs "
+                   "go to DEST/parts, shared by every pack and release pushed there; repeat for mirrors (restores try "
+                   "them in this order).")
 @click.option("-o", "--lock", "lock_path", type=click.Path(path_type=Path), default=Path("prebake.lock"),
               show_default=True, help="Lock file to write or update with the pushed locations.")
 @click.option("--no-lock", is_flag=True, help="Do not write a lock file.")
@@ -24,8 +25,9 @@ def push_cmd(packs: tuple[str, ...], dests: tuple[str, ...], lock_path: Path, no
              credentials: Path | None) -> None:
     """Upload PACKS (pack folders) to every --to destination and pin them in a lock.
 
-    Parts already at a destination (same sha256) are not uploaded again; Drive uploads resume
-    where a dropped connection left them. Service accounts have no Drive storage of their own:
+    Parts already at a destination (same sha256) are not uploaded again, and nothing there is
+    overwritten: every lock written for it keeps restoring. Drive uploads resume where a dropped
+    connection left them. Service accounts have no Drive storage of their own:
     push into a folder on a shared drive that the service account can write to.
     """
     from ..push import push

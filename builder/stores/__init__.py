@@ -139,6 +139,7 @@ class Store(ABC):
 
     def close(self) -> None:
         """Release connections; a store is also a context manager that closes itself."""
+        return
 
     def __enter__(self) -> Store:
         return self
@@ -168,6 +169,24 @@ class Store(ABC):
     def put_manifest(self, data: bytes) -> str:
         """Write the manifest (after every part it names); returns the location a lock pins."""
         raise self.read_only()
+
+    public: bool = False
+    """push --public: a store that can name an https URL anyone may read pins that in the lock
+    (lock_location); set by open_destination."""
+
+    def check_destination(self) -> None:
+        """Refuse, before push uploads anything anywhere, a destination that cannot take it (a
+        bucket that does not exist: push never creates one). Nothing to check by default."""
+        return
+
+    def lock_location(self, name: str) -> str:
+        """What a lock pins for this folder once `name` (the manifest) is written into it."""
+        return self.url
+
+    def public_url(self, name: str = "", *, expires: int | None = None) -> str | None:
+        """An http(s) URL of `name` (of the folder when empty) that needs no SDK or credentials, or
+        with `expires` (seconds) a presigned one, where the store can make it (S3, GCS); else None."""
+        return None
 
     def part_ids(self) -> dict[str, dict[str, str]]:
         """{store_ids key: {part name: file id}} for the parts has_part found or put_part wrote, for
@@ -235,15 +254,20 @@ def open_store(url: str | Path) -> Store:
 
 
 def open_destination(dest: str, pack: str, *, credentials: object | None = None, public: bool = False) -> Store:
-    """The store push writes pack `pack` to: its own folder inside `dest` (made if missing).
-    `credentials` and `public` (share as "anyone with the link") are Drive's: elsewhere who may
-    read is set where the folder lives."""
+    """The store push writes pack `pack` to: its own folder inside `dest` (made if missing; a bucket
+    never is). `credentials` are Drive's; `public` shares a Drive folder as "anyone with the link",
+    and makes an object store's lock_location its https URL (who may read is set on the bucket)."""
     if is_drive(dest):
         from .gdrive import GDriveStore
 
         return GDriveStore.for_push(dest, pack, credentials, public=public)
     store = open_store(join_url(dest, pack))
-    if not store.writable:
+    try:
+        if not store.writable:
+            raise store.read_only()
+        store.public = public
+        store.check_destination()
+    except BaseException:
         store.close()
-        raise store.read_only()
+        raise
     return store

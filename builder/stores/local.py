@@ -5,8 +5,11 @@ growing) cannot make a restore read forever."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -61,18 +64,22 @@ class LocalStore(Store):
                 yield chunk
 
     def has_part(self, part: PartRef) -> bool:
-        """Hashed exactly: a local read is cheap, and a part left by an older pack has the same name."""
+        """Hashed exactly: a local read is cheap, and a part left by an older pack (part-NNN) has the
+        same name."""
         path = self._path(part.name)
         return path.is_file() and path.stat().st_size == part.size and file_sha256(path) == part.sha256
 
     def put_part(self, part: PartRef, source: Path, on_bytes: Callable[[int], None] | None = None) -> None:
-        """Copied beside its final name and renamed, so a copy cut short is never taken for the part."""
-        tmp = self._path(f".{part.name}.uploading")
+        """Copied beside its final name and renamed, so a copy cut short is never taken for the part.
+        The copy's name is this push's own: two pushes into one shared folder may put the same part."""
+        tmp = self._path(f".{part.name}.{os.getpid()}-{threading.get_ident()}.uploading")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, tmp)
             tmp.replace(self._path(part.name))
         except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise self._write_error(part.name, e) from e
         if on_bytes:
             on_bytes(part.size)

@@ -78,7 +78,7 @@ def test_a_link_that_caps_each_connection_is_filled_by_several_at_once(tmp_path:
     for i in range(2):
         (src / f"blob-{i}").write_bytes(os.urandom(6_000_000))
     manifest = pack(src, tmp_path / "www" / "p", part_size=6_500_000, min_parts=1)
-    assert len(manifest.parts) == 2
+    assert len([p for p in manifest.parts if p.bytes > 1_000_000]) == 2  # and the folder's own part
     with FolderServer(tmp_path / "www") as server:
         server.faults.connection_rate = 8e6
         restore(f"{server.url}/p", root=tmp_path / "root", progress=False, jobs=2)

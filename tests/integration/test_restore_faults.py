@@ -151,7 +151,7 @@ def test_files_of_a_tampered_part_are_gone_after_a_kill_and_a_good_rerun(source_
     tampered.mkdir(parents=True)
     (tampered / "manifest.json").write_bytes((pack_dir / "manifest.json").read_bytes())
     for part in pack_dir.glob("part-*.tar.zst"):  # every part the manifest names: the evil bytes
-        (tampered / part.name).write_bytes((evil / "part-000.tar.zst").read_bytes())
+        (tampered / part.name).write_bytes(next(evil.glob("part-*.tar.zst")).read_bytes())
     root = tmp_path / "root"
     with FolderServer(tampered.parent) as server:
         server.faults.rate = RateLimit(1e6)

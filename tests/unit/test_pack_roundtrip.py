@@ -100,8 +100,9 @@ def test_hard_links_never_straddle_a_part_boundary(tmp_path: Path) -> None:
 def test_repacking_into_the_same_folder_replaces_it_whole(tmp_path: Path) -> None:
     src = make_awkward_tree(tmp_path / "src")
     pack(src, tmp_path / "pack", part_size=1024)
-    pack(src, tmp_path / "pack")
-    assert sorted(p.name for p in (tmp_path / "pack").iterdir()) == ["manifest.json", "part-000.tar.zst"]
+    [part] = pack(src, tmp_path / "pack").parts
+    assert part.name == f"part-{part.sha256}.tar.zst"  # a part is named by its bytes (push shares it by that name)
+    assert sorted(p.name for p in (tmp_path / "pack").iterdir()) == ["manifest.json", part.name]
 
 
 def test_restore_leaves_no_threads_behind(tmp_path: Path) -> None:
@@ -132,17 +133,30 @@ def _members(sizes: list[int]) -> list:
     return [Member(f"opt/app/f{i:05d}", tarfile.REGTYPE, 0o644, 0, size=size) for i, size in enumerate(sizes)]
 
 
+def _spread(runs: list, workers: int) -> float:
+    """How long the busiest of `workers` takes, over an even share, when they take parts largest
+    first as a restore does (restore work: tar bytes plus 32 KiB per entry)."""
+    from prebake.pack import _weight
+
+    loads = [0] * workers
+    for weight in sorted((sum(map(_weight, run)) for run in runs), reverse=True):
+        loads[loads.index(min(loads))] += weight
+    return max(loads) / (sum(loads) / workers)
+
+
 def test_a_pack_of_a_few_mb_gets_a_part_for_every_worker_balanced_on_bytes_and_entries() -> None:
-    """Small packs used to land in one part, restored by one worker while the other core idled."""
+    """Small packs used to land in one part, restored by one worker while the other core idled.
+    Parts end where the members say (so they survive small changes), so they are not of equal
+    weight: there are twice to four times MIN_PARTS of them, which spread evenly over 2 or 4 workers."""
     from prebake.pack import MIN_PARTS, plan_parts
 
     many_small = _members([2_000] * 20_000)
     runs = plan_parts(many_small, 64 * 2**20, ratio=0.3)
-    assert len(runs) == MIN_PARTS
-    assert max(map(len, runs)) - min(map(len, runs)) <= 1
+    assert 2 * MIN_PARTS <= len(runs) <= 4 * MIN_PARTS
+    assert _spread(runs, 2) < 1.05 and _spread(runs, 4) < 1.1
     mixed = _members([500_000_000] + [1_000] * 6_000 + [3_000_000] * 3)  # an entry weighs like 32 KiB of bytes
     runs = plan_parts(mixed, 64 * 2**20, ratio=0.3)
-    assert len(runs) == MIN_PARTS
+    assert len(runs) >= MIN_PARTS
     assert [m.name for run in runs for m in run] == [m.name for m in mixed], "order kept: the layout is deterministic"
     assert runs[0] == mixed[:1], "a file larger than a fair share gets a part of its own"
     tiny = _members([1_000] * 50)
@@ -156,7 +170,8 @@ def test_the_part_count_follows_the_measured_compression_ratio(tmp_path: Path) -
     for i in range(10):
         (src / f"noise-{i}").write_bytes(os.urandom(500_000))
     manifest = pack(src, tmp_path / "pack", part_size=1_000_000, min_parts=1)
-    assert len(manifest.parts) in (5, 6)  # 5 MB and a few tar headers at a ratio of about 1
+    # 5 MB and a few tar headers at a ratio of about 1, in parts of 0.5 to 1 MB, and the folder in a part of its own
+    assert 5 <= len(manifest.parts) - 1 <= 10
     assert all(p.size < 1.3e6 for p in manifest.parts)
     (tmp_path / "text").mkdir()
     for i in range(10):

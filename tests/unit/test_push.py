@@ -15,7 +15,7 @@ from prebake.errors import IntegrityError, StoreNotFound, UsageError
 from prebake.lock import LockedPack, load, write_lock
 from prebake.manifest import Part, loads
 from prebake.pack import PackOptions, pack_tree
-from prebake.push import push
+from prebake.push import in_shared_folder, push
 from prebake.restore import restore
 from prebake.stores import open_destination, open_store
 
@@ -49,8 +49,8 @@ def test_push_to_a_folder_then_restore_from_the_lock(tmp_path):
     pack = make_pack(tmp_path)
     lock = tmp_path / "prebake.lock"
     [result] = push([pack], [str(tmp_path / "mirror")], lock)
-    assert result.locations == [str(tmp_path / "mirror" / "demo")]
-    assert load(lock).packs[0].locations == ("mirror/demo",)  # relative to the lock: the project can move
+    assert result.locations == [str(tmp_path / "mirror" / "parts")]  # the folder every pack pushed there shares
+    assert load(lock).packs[0].locations == ("mirror/parts",)  # relative to the lock: the project can move
     restore(lock, root=tmp_path / "root", progress=False)
     assert tree(tmp_path / "root" / "opt" / "demo") == tree(tmp_path / "src")
     [again] = push([pack], [str(tmp_path / "mirror")], lock)
@@ -68,7 +68,7 @@ def test_fsspec_push_twice_and_after_a_change(tmp_path):
     changed = make_pack(tmp_path, "changed")
     [third] = push([changed], [url], lock)
     assert third.uploaded_parts == 1
-    assert load(lock).packs[0].locations == (f"{url}/demo",)
+    assert load(lock).packs[0].locations == (f"{url}/parts",)
     restore(lock, root=tmp_path / "root", progress=False)
     assert tree(tmp_path / "root" / "opt" / "demo") == tree(tmp_path / "src")
 
@@ -132,14 +132,14 @@ def test_the_same_pack_pushed_to_one_more_mirror_adds_the_location_first(tmp_pat
     url = f"memory://prebake-{uuid.uuid4().hex}"
     push([pack], [url], lock)
     [entry] = load(lock).packs
-    assert entry.locations == (f"{url}/demo", "mirror/demo")
+    assert entry.locations == (f"{url}/parts", "mirror/parts")
 
 
 def test_locations_follow_the_order_of_the_destinations(tmp_path):
     lock = tmp_path / "prebake.lock"
     url = f"memory://prebake-{uuid.uuid4().hex}"
     [result] = push([make_pack(tmp_path)], [url, str(tmp_path / "mirror")], lock)
-    assert load(lock).packs[0].locations == (f"{url}/demo", "mirror/demo")
+    assert load(lock).packs[0].locations == (f"{url}/parts", "mirror/parts")
     assert result.uploaded_parts == 2 * len(loads((tmp_path / "pack" / "manifest.json").read_bytes()).parts)
 
 
@@ -167,7 +167,7 @@ def test_the_lock_command_merges_with_a_pushed_lock(tmp_path, capsys):
     assert exit_info.value.code == 0
     assert "wrote" in capsys.readouterr().out
     packs = load(lock).packs
-    assert [(p.name, p.locations) for p in packs] == [("demo", ("mirror/demo",)), ("other", ("pack-other",))]
+    assert [(p.name, p.locations) for p in packs] == [("demo", ("mirror/parts",)), ("other", ("pack-other",))]
     assert packs[0].digest == demo.digest
 
 
@@ -176,7 +176,7 @@ def test_the_lock_command_merges_with_a_pushed_lock(tmp_path, capsys):
 
 def test_a_read_only_destination_is_refused_before_anything_is_uploaded(tmp_path):
     pack = make_pack(tmp_path)
-    with pytest.raises(UsageError, match=r"^https://\*\*\*@example.invalid/packs/demo is read-only for prebake: push to") as info:
+    with pytest.raises(UsageError, match=r"^https://\*\*\*@example.invalid/packs/parts is read-only for prebake: push to") as info:
         push([pack], [str(tmp_path / "mirror"), "https://user:secret@example.invalid/packs"], tmp_path / "prebake.lock")
     assert "\n" not in str(info.value) and "secret" not in str(info.value) and "gdrive://FOLDER_ID" in str(info.value)
     assert not (tmp_path / "mirror").exists() and not (tmp_path / "prebake.lock").exists()
@@ -191,23 +191,29 @@ def test_read_only_store_methods_say_so():
 
 
 @pytest.mark.parametrize("dest", ["folder", "memory"])
-def test_has_part_needs_the_same_bytes_not_just_the_name_and_size(tmp_path, dest):
-    """A part of the same name and size from another build is uploaded again (on fsspec the
-    manifest already there tells its sha256; a local folder is hashed)."""
+def test_a_shared_folder_has_a_part_when_a_file_of_its_name_is_there_whole(tmp_path, dest):
+    """In the shared folder a part's name is its sha256: a file of that name and size is the part
+    (a local folder hashes it too); one cut short, or damaged on a local disk, is uploaded again."""
     pack = make_pack(tmp_path)
     target = str(tmp_path / "mirror") if dest == "folder" else f"memory://prebake-{uuid.uuid4().hex}"
     push([pack], [target], None)
     part = loads((pack / "manifest.json").read_bytes()).parts[0]
-    with open_destination(target, "demo") as store:
-        assert store.has_part(part)
-        assert not store.has_part(replace(part, sha256="0" * 64))
-        assert not store.has_part(replace(part, size=part.size + 1))
-    with open_destination(target, "demo") as store:
-        store.put_manifest(b"{}")  # on fsspec, a manifest that lists nothing vouches for nothing
-        assert store.has_part(part) == (dest == "folder")
+    with open_destination(target, "parts") as store:
+        assert in_shared_folder(store, part)
+        assert not in_shared_folder(store, replace(part, size=part.size + 1))
+        assert not in_shared_folder(store, replace(part, size=part.size - 1))
+        assert not in_shared_folder(store, replace(part, name="part-" + "0" * 64 + ".tar.zst"))
+        if dest == "folder":
+            path = tmp_path / "mirror" / "parts" / part.name
+            path.write_bytes(b"x" + path.read_bytes()[1:])
+        else:
+            store.fs.pipe_file(f"{store.root}/{part.name}", b"cut short")
+        assert not in_shared_folder(store, part)
+    [again] = push([pack], [target], None)
+    assert again.uploaded_parts == 1
 
 
 def test_a_destination_given_as_a_file_url_is_a_folder(tmp_path):
     lock = tmp_path / "prebake.lock"
     [result] = push([make_pack(tmp_path)], [f"file://{tmp_path / 'mirror'}"], lock)
-    assert result.locations == [str(tmp_path / "mirror" / "demo")] and load(lock).packs[0].locations == ("mirror/demo",)
+    assert result.locations == [str(tmp_path / "mirror" / "parts")] and load(lock).packs[0].locations == ("mirror/parts",)
