@@ -23,6 +23,12 @@ FORMAT = "prebake-pack/1"
 MANIFEST_NAME = "manifest.json"
 
 
+ENTRY_WEIGHT = 32 * 1024
+"""What creating one member weighs against its bytes in a restore: about 17 us on these machines,
+the time to decompress and write 32 KiB. Packing cuts parts of even weight, and the restore
+starts the heaviest parts first."""
+
+
 @dataclass(frozen=True)
 class Part:
     name: str
@@ -31,6 +37,11 @@ class Part:
     members: int
     bytes: int
     store_ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def weight(self) -> int:
+        """What restoring the part costs once its bytes are here: its tar bytes and its members."""
+        return self.bytes + self.members * ENTRY_WEIGHT
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from . import __version__
 from ._fs import atomic_write, staged_dir
 from .errors import UsageError
 from .gate import under
-from .manifest import MANIFEST_NAME, CondaPrefix, Env, Manifest, Part, Platform, validate
+from .manifest import ENTRY_WEIGHT, MANIFEST_NAME, CondaPrefix, Env, Manifest, Part, Platform, validate
 
 # Level 9 with zstd's own window: 8% smaller than level 3 on a scientific virtualenv, packs at
 # ~100 MB/s on 2 cores, and decompresses as fast. Long-distance matching with a 128 MiB window
@@ -40,11 +40,6 @@ DEFAULT_PART_SIZE = 64 * 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 _COPY_CHUNK = 1024 * 1024
-_WINDOWS, _WINDOW = 64, 64 * 1024
-"""How the compression ratio is sampled: 64 windows of 64 KiB (4 MiB at most) over the tree."""
-_ENTRY_WEIGHT = 32 * 1024
-"""What creating one member weighs against its bytes: about 20 us, the time to decompress and
-write 32 KiB on these machines."""
 _SPLIT_ABOVE = 4 * 1024 * 1024
 MIN_PARTS = 4
 """Parts a pack of more than a few MB gets at least: one per worker of a restore (2 to 4)."""
@@ -180,44 +175,24 @@ def _tar_stream(members: Iterable[Member]) -> Iterator[bytes]:
     yield b"\0" * end
 
 
-def estimate_ratio(members: list[Member], level: int) -> float:
-    """Compressed over raw bytes for the whole tree, from `_WINDOWS` windows spread evenly over its
-    bytes (not its first files, whose ratio says little about a tree with one large blob)."""
-    files = [m for m in members if m.kind == tarfile.REGTYPE and m.size]
-    total = sum(m.size for m in files)
-    if not total:
-        return 1.0
-    windows = min(_WINDOWS, math.ceil(total / _WINDOW))
-    sample = bytearray()
-    index, start = 0, 0
-    for i in range(windows):
-        position = total * i // windows
-        while start + files[index].size <= position:
-            start += files[index].size
-            index += 1
-        assert files[index].source is not None
-        with open(files[index].source, "rb") as f:
-            f.seek(position - start)
-            sample += f.read(_WINDOW)
-    packed = zstandard.ZstdCompressor(level=level).compress(bytes(sample))
-    return max(len(packed) / len(sample), 0.01)
-
-
 def _weight(member: Member) -> int:
-    """What a member costs a restore: its tar bytes, plus `_ENTRY_WEIGHT` for creating it."""
-    return BLOCK + member.size + _ENTRY_WEIGHT
+    """What a member costs a restore: its tar bytes, plus `ENTRY_WEIGHT` for creating it."""
+    return BLOCK + member.size + ENTRY_WEIGHT
 
 
-def run_weight(members: list[Member], part_size: int, ratio: float, min_parts: int = MIN_PARTS) -> int | None:
-    """The weight A the runs aim at, or None for one run. Enough runs for the compressed parts to
-    stay near `part_size` (at compression `ratio`) and, once the pack holds more than
-    `_SPLIT_ABOVE` bytes, at least 2 x `min_parts` when that is over 1 (then 2 x min_parts to
-    4 x min_parts runs of unequal weight still spread evenly over a restore's 2 to 4 workers,
-    largest first). A is a
-    power of two, so that a small change to the tree rarely changes it (which would move every
-    boundary): only a change that takes the total across a power of two does."""
+def run_weight(members: list[Member], part_size: int, min_parts: int = MIN_PARTS) -> int | None:
+    """The weight A the runs aim at, or None for one run. Enough runs for parts of about `part_size`
+    tar bytes on average (a compressible tree's parts pack smaller) and, once the
+    pack holds more than `_SPLIT_ABOVE` bytes, at least 2 x `min_parts` when that is over 1 (then
+    2 x min_parts to 4 x min_parts runs of unequal weight still spread evenly over a restore's 2 to
+    4 workers, largest first).
+
+    A is a power of two of the members' sizes alone, so that a small change to the tree rarely
+    changes it (which would move every boundary): only a change that takes the total across a
+    power of two does. (It followed a compression ratio sampled from the tree once, but any edit
+    moves the samples, and a ratio near a power of two then flipped A.)"""
     raw = sum(BLOCK + m.size for m in members)
-    wanted = raw * ratio / part_size
+    wanted = raw / part_size
     if raw > _SPLIT_ABOVE and min_parts > 1:  # (one worker needs no spreading)
         wanted = max(wanted, 2 * min_parts)
     if wanted <= 1 or len(members) < 2:
@@ -232,24 +207,24 @@ def _draw(member: Member) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def plan_parts(members: list[Member], part_size: int, ratio: float, min_parts: int = MIN_PARTS) -> list[list[Member]]:
+def plan_parts(members: list[Member], part_size: int, min_parts: int = MIN_PARTS) -> list[list[Member]]:
     """Cut members into runs, each boundary chosen from the members next to it (content-defined
     chunking, with members for bytes): files, links and the like in their order, then the folders
     in runs of their own. A member is a candidate to end a run with a chance of its weight over
     `_GAP` x A (run_weight), drawn from its name; a candidate ends the run unless another candidate
-    ended within `_GAP` x A before it. Each member weighs its tar bytes plus `_ENTRY_WEIGHT` for creating
+    ended within `_GAP` x A before it. Each member weighs its tar bytes plus `ENTRY_WEIGHT` for creating
     it, since on a fresh disk file creation, not bytes, is what many small files cost. A hard link
     stays in its file's run.
 
     Whether a member ends a run depends only on the members within `_GAP` x A before it, so a
     changed, added or removed member can move only the boundaries between it and `_GAP` x A after
-    it, where there is room for one: at most two parts change (the member's own and the next),
+    it, where there is room for one: at most two parts change (the member's own and one next to it),
     and every other part keeps its members and so its bytes. Folders sit apart because installing
     anything changes the mtime of the folder it lands in (site-packages, bin): that changes a part
     of folder headers, a few KB, rather than a part of files. A restore makes a file's folders as it
     needs them and gives every folder its mode and mtime after the last part, so it does not matter
     which part brings a folder."""
-    aim = run_weight(members, part_size, ratio, min_parts)
+    aim = run_weight(members, part_size, min_parts)
     if aim is None:
         return [list(members)]
     folders = [m for m in members if m.kind == tarfile.DIRTYPE]
@@ -288,8 +263,7 @@ def write_parts(members: list[Member], out: Path, options: PackOptions) -> list[
     )
     compressor = zstandard.ZstdCompressor(compression_params=params)
     parts: list[Part] = []
-    ratio = estimate_ratio(members, options.level)
-    for run in plan_parts(members, options.part_size, ratio, options.min_parts):
+    for run in plan_parts(members, options.part_size, options.min_parts):
         writing = out / f".part-{len(parts):06d}.writing"
         with open(writing, "wb") as f:
             sink = _HashingWriter(f)

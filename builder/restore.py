@@ -30,7 +30,6 @@ import hashlib
 import importlib
 import json
 import logging
-import multiprocessing
 import os
 import queue
 import shutil
@@ -40,11 +39,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import zstandard
 
 from . import settings
 from ._fs import atomic_write
@@ -60,7 +56,7 @@ from .errors import (
     api,
 )
 from .extract import Journal, PartWriter, finish_folders, read_journal, undo
-from .gate import Gate, rooted
+from .gate import Gate, rooted, under
 from .locate import PackSource, fetch_manifest, resolve
 from .manifest import Manifest, Part, env_needs_leave
 from .progress import Progress, execution_count, size_text
@@ -234,7 +230,7 @@ class _PartRun:
                 except _CorruptPart as e:
                     writer.abort()
                     if attempt == self.retries:
-                        msg = f"{e} (fetched {attempt + 1} times from {self.store.describe(self.part.name)}); the copy there is damaged: push the pack again or use another location"
+                        msg = f"{e} (fetched {attempt + 1} times from {self.store.describe(self.part.name)}); the copy there is damaged: delete that file there, then push the pack again (a push keeps parts already there), or use another location"
                         raise IntegrityError(msg) from None
                     log.warning("%s; its files were removed, fetching it again", e)
                 except BaseException:
@@ -242,6 +238,8 @@ class _PartRun:
                     raise
 
     def _once(self, writer: PartWriter) -> None:
+        import zstandard  # (start-up: a restore with nothing to do never loads it)
+
         part, clock = self.part, time.perf_counter
         hasher = hashlib.sha256()
         sink = _TimedSink(writer)
@@ -466,6 +464,8 @@ def _worker_context(preload: list[str]):
     is safe where there is none (a notebook, `python -c`), under `python -m` and for the `prebake`
     command, but would run a plain script that calls `restore` at top level again: None.
     """
+    import multiprocessing  # (start-up: a restore with nothing to do, or one part, never loads it)
+
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and _single_threaded():
         return multiprocessing.get_context("fork")
@@ -485,6 +485,8 @@ def _in_processes(context, jobs: list[_PartJob], width: int, on_bytes: Callable[
     """Each part in a worker process: the header checks and file calls of one part do not wait
     for another part's GIL (measured 1.2-1.45 s against 1.7-1.9 s with threads on 2 cores).
     The first failure stops every other part (queued ones do not start)."""
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
     progress, cancel = context.Queue(), context.Event()
     parent = os.getpid() if context.get_start_method() == "fork" else None
     pool = ProcessPoolExecutor(max_workers=width, mp_context=context, initializer=_worker_init,
@@ -516,6 +518,8 @@ def _drain(progress, on_bytes: Callable[[int], None]) -> None:
 
 
 def _in_threads(runs: list[_PartRun], width: int, cancel: threading.Event, on_done: Callable[[_PartRun], None]) -> None:
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="prebake-part") as pool:
         by_future = {pool.submit(run.run): run for run in runs}
         try:
@@ -559,15 +563,18 @@ def _undo_record(gate: Gate, record: Path) -> list[str]:
     return undo(gate, written, made)
 
 
-def _recover(root: Path, state: Path, keep: Path) -> None:
+def _recover(root: Path, state: Path, keep: Path, prefixes: tuple[str, ...]) -> None:
     """Undo what restores that were killed left unverified (their parts' journals); a folder whose
-    pack has no verified part is forgotten, the others keep their parts so their restores resume."""
+    pack has no verified part is forgotten, the others keep their parts so their restores resume,
+    unless they share a prefix with the pack restored now (`prefixes`, its records in `keep`): it
+    may write over their files (a newer release of the same pack does), and records that vouch
+    for bytes that are no longer there would let that pack's next restore skip them."""
     partial = state / "partial"
     folders = sorted(partial.iterdir()) if partial.is_dir() else []
     for folder in folders:
         journals = sorted(folder.glob("*.journal"))
+        spec = json.loads((folder / "gate.json").read_text()) if journals or (folder / "gate.json").is_file() else None
         if journals:
-            spec = json.loads((folder / "gate.json").read_text())
             with Gate(root, tuple(spec["prefixes"]), tuple(spec["symlinks"]), state) as gate:
                 for journal in journals:
                     kept = _undo_record(gate, journal)
@@ -578,9 +585,13 @@ def _recover(root: Path, state: Path, keep: Path) -> None:
                             recorder.record("d", path)
                         recorder.close()
                     journal.unlink()
-        if folder != keep and not any(folder.glob("*.done")):
-            # Another pack's folder with verified parts stays: its records are all that can
-            # resume (or, if that pack turns out unsafe, undo) those files.
+        if folder == keep:
+            continue
+        overlaps = spec is None or any(under(a, b) or under(b, a) for a in spec["prefixes"] for b in prefixes)
+        if overlaps or not any(folder.glob("*.done")):
+            # Another pack's folder with verified parts stays while nothing restored here can
+            # touch its files: its records are all that can resume (or, if that pack turns out
+            # unsafe, undo) those files.
             shutil.rmtree(folder)
 
 
@@ -648,7 +659,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     with where.gate() as gate:
         for whiteout in manifest.whiteouts:  # a whiteout the gate refuses fails the restore before any write
             gate.check_removal(whiteout)
-    _recover(root, state, keep=progress_dir)
+    _recover(root, state, keep=progress_dir, prefixes=manifest.prefixes)
     progress_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(progress_dir / "gate.json", json.dumps({"prefixes": manifest.prefixes, "symlinks": manifest.symlinks}).encode())
     todo = [p for p in manifest.parts if not (progress_dir / f"{p.name}.done").exists()]
@@ -661,8 +672,10 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     # Links that cap each connection (Drive, CDNs) are filled by several streams at once: every
     # part in flight is fetched as ranges so that about `connections` requests run together.
     ranges = max(1, -(-options.connections // max(1, min(jobs, len(todo)))))
-    # Largest first: the long parts start early and the short ones fill the gaps.
-    todo.sort(key=lambda part: part.size, reverse=True)
+    # Heaviest first: the long parts start early and the short ones fill the gaps. Weighed by what
+    # they cost here (bytes written, files made), not by their packed size: a 100 MB blob that
+    # packs to 64 KB is among the longest parts to restore.
+    todo.sort(key=lambda part: part.weight, reverse=True)
     phases: dict[str, float] = {}
 
     def done(name: str, part_phases: dict[str, float]) -> None:

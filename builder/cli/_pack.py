@@ -20,7 +20,7 @@ from . import _pairs, _size, cli
 @click.option("--name", help="Pack name (default: the target's last component).")
 @click.option("--version", "version", default="0", show_default=True, help="Pack version.")
 @click.option("--level", type=click.IntRange(1, 22), default=None, help="zstd level (default 9; 19 for releases).")
-@click.option("--part-size", default="64M", show_default=True, help="Target compressed size of a part.")
+@click.option("--part-size", default="64M", show_default=True, help="Tar bytes a part aims at, before compression (parts of compressible trees pack smaller).")
 @click.option("--platform", "platform_mode", type=click.Choice(["none", "auto"]), default="none", show_default=True,
               help="auto records this runtime (OS, arch, Python, glibc) as the one the pack needs.")
 @click.option("--prepend", multiple=True, metavar="VAR=PATH", help="Prepend PATH to VAR after restore (PATH, PYTHONPATH, ...).")

@@ -151,30 +151,30 @@ def test_a_pack_of_a_few_mb_gets_a_part_for_every_worker_balanced_on_bytes_and_e
     from prebake.pack import MIN_PARTS, plan_parts
 
     many_small = _members([2_000] * 20_000)
-    runs = plan_parts(many_small, 64 * 2**20, ratio=0.3)
+    runs = plan_parts(many_small, 64 * 2**20)
     assert 2 * MIN_PARTS <= len(runs) <= 4 * MIN_PARTS
     assert _spread(runs, 2) < 1.05 and _spread(runs, 4) < 1.1
     mixed = _members([500_000_000] + [1_000] * 6_000 + [3_000_000] * 3)  # an entry weighs like 32 KiB of bytes
-    runs = plan_parts(mixed, 64 * 2**20, ratio=0.3)
+    runs = plan_parts(mixed, 64 * 2**20)
     assert len(runs) >= MIN_PARTS
     assert [m.name for run in runs for m in run] == [m.name for m in mixed], "order kept: the layout is deterministic"
     assert runs[0] == mixed[:1], "a file larger than a fair share gets a part of its own"
     tiny = _members([1_000] * 50)
-    assert len(plan_parts(tiny, 64 * 2**20, ratio=0.3)) == 1, "a pack of a few KB stays in one part"
+    assert len(plan_parts(tiny, 64 * 2**20)) == 1, "a pack of a few KB stays in one part"
 
 
-def test_the_part_count_follows_the_measured_compression_ratio(tmp_path: Path) -> None:
-    """Incompressible bytes fill parts near the part size; compressible ones need fewer parts."""
-    src = tmp_path / "src"
-    src.mkdir()
-    for i in range(10):
-        (src / f"noise-{i}").write_bytes(os.urandom(500_000))
-    manifest = pack(src, tmp_path / "pack", part_size=1_000_000, min_parts=1)
-    # 5 MB and a few tar headers at a ratio of about 1, in parts of 0.5 to 1 MB, and the folder in a part of its own
-    assert 5 <= len(manifest.parts) - 1 <= 10
-    assert all(p.size < 1.3e6 for p in manifest.parts)
-    (tmp_path / "text").mkdir()
-    for i in range(10):
-        (tmp_path / "text" / f"text-{i}").write_bytes(b"the same line again\n" * 25_000)
-    manifest = pack(tmp_path / "text", tmp_path / "text-pack", part_size=1_000_000, min_parts=1)
-    assert len(manifest.parts) == 1
+def test_parts_aim_at_the_part_size_in_tar_bytes_whatever_they_compress_to(tmp_path: Path) -> None:
+    """The plan reads sizes only: noise and text of the same sizes get the same parts, and the
+    text's parts pack smaller."""
+    packs = {}
+    for kind, content in (("noise", lambda: os.urandom(500_000)), ("text", lambda: b"the same line again\n" * 25_000)):
+        src = tmp_path / kind
+        src.mkdir()
+        for i in range(10):
+            (src / f"file-{i}").write_bytes(content())
+        packs[kind] = pack(src, tmp_path / f"{kind}-pack", part_size=1_000_000, min_parts=1)
+    noise, text = packs["noise"].parts, packs["text"].parts
+    # 5 MB and a few tar headers in parts of about 1 MB, and the folder in a part of its own
+    assert 3 <= len(noise) - 1 <= 10
+    assert [(p.members, p.bytes) for p in noise] == [(p.members, p.bytes) for p in text]
+    assert sum(p.size for p in text) < sum(p.size for p in noise) / 100

@@ -357,7 +357,7 @@ def test_another_packs_verified_parts_stay_recorded_until_that_pack_is_restored(
     for i in range(8):
         (src / f"blob-{i}").write_bytes(os.urandom(200_000))
     manifest = pack(src, tmp_path / "p", part_size=300_000)
-    last = manifest.parts[-1].name  # the part a one-job restore reaches last
+    last = sorted(manifest.parts, key=lambda part: part.weight, reverse=True)[-1].name  # a one-job restore reaches it last
     good = (tmp_path / "p" / last).read_bytes()
     (tmp_path / "p" / last).write_bytes(b"\0" * len(good))
     root = tmp_path / "root"
@@ -372,3 +372,31 @@ def test_another_packs_verified_parts_stay_recorded_until_that_pack_is_restored(
     [result] = restore(tmp_path / "p", root=root, progress=False)
     assert not result.skipped
     assert all((root / f"opt/app/blob-{i}").read_bytes() == (src / f"blob-{i}").read_bytes() for i in range(8))
+
+
+def test_a_release_restored_over_another_releases_verified_parts_makes_them_restore_again(tmp_path: Path) -> None:
+    """Release 1 stops with some parts verified; release 2 (same paths, new bytes) is restored over
+    them; a lock rolled back to release 1 must restore release 1's bytes, not skip the parts whose
+    files release 2 has since written over."""
+    sources = []
+    for release in (1, 2):
+        src = tmp_path / f"src-{release}"
+        src.mkdir()
+        for i in range(8):
+            (src / f"blob-{i}").write_bytes(os.urandom(200_000))
+        sources.append(src)
+    first = pack(sources[0], tmp_path / "p1", part_size=300_000)
+    pack(sources[1], tmp_path / "p2", part_size=300_000)
+    last = sorted(first.parts, key=lambda part: part.weight, reverse=True)[-1].name
+    good = (tmp_path / "p1" / last).read_bytes()
+    (tmp_path / "p1" / last).write_bytes(b"\0" * len(good))
+    root = tmp_path / "root"
+    with pytest.raises(IntegrityError):
+        restore(tmp_path / "p1", root=root, progress=False, workers="threads", jobs=1, retries=0)
+    assert list((root / "var/lib/prebake/partial").rglob("*.done")), "release 1's verified parts are recorded"
+    restore(tmp_path / "p2", root=root, progress=False)
+    (tmp_path / "p1" / last).write_bytes(good)
+    [result] = restore(tmp_path / "p1", root=root, progress=False)
+    assert not result.skipped
+    changed = [i for i in range(8) if (root / f"opt/app/blob-{i}").read_bytes() != (sources[0] / f"blob-{i}").read_bytes()]
+    assert changed == [], f"files still holding release 2's bytes after restoring release 1: {changed}"

@@ -8,6 +8,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prebake.errors import ConflictError, IntegrityError, UnsafePackError
 from prebake.restore import marker_path, restore
 
@@ -135,3 +137,42 @@ def test_header_checksums_of_real_archives_pass() -> None:
     headers = [data[i : i + 512] for i in range(0, len(data), 512) if data[i + 257 : i + 265] == b"ustar  \0"]
     assert len(headers) == 13
     assert all(_checksum_ok(header) for header in headers)
+
+
+def _respell(header: bytes, spell) -> bytes:
+    """`header` with its mode, size, mtime and checksum fields written by `spell(value, width)`."""
+    changed = bytearray(header)
+    for start, end in ((100, 108), (124, 136), (136, 148)):
+        changed[start:end] = spell(int(header[start:end].rstrip(b"\0 "), 8), end - start)
+    changed[148:156] = b" " * 8
+    changed[148:156] = spell(sum(changed), 8)
+    return bytes(changed)
+
+
+SPELLINGS = {
+    "canonical": lambda value, width: b"%0*o\0" % (width - 1, value),
+    "space-padded": lambda value, width: b"%*o\0" % (width - 1, value),
+    "unpadded": lambda value, width: (b"%o\0" % value).ljust(width, b"\0"),
+    "base-256": lambda value, width: bytes([0x80]) + value.to_bytes(width - 1, "big"),
+}
+
+
+@given(mode=st.integers(0, 0o777), mtime=st.integers(0, 2**33 - 1), data=st.binary(max_size=700),
+       spelling=st.sampled_from(sorted(SPELLINGS)))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_every_spelling_of_a_headers_numbers_restores_the_same_file(tmp_path_factory, mode: int, mtime: int, data: bytes,
+                                                                     spelling: str) -> None:
+    """The fast read of the numbers prebake writes, and the general one for any other spelling a
+    tar writer uses (space padding, no padding, base-256), give the same mode, mtime and bytes."""
+    info, _ = member("opt/app/file", data=data, mode=mode)
+    info.mtime = mtime
+    raw = bytearray(tar_bytes([(info, data)]))
+    raw[:512] = _respell(bytes(raw[:512]), lambda value, width: SPELLINGS[
+        "canonical" if spelling == "base-256" and width == 8 else spelling](value, width))  # a checksum is always octal
+    tmp_path = tmp_path_factory.mktemp("spelling")
+    craft_pack(tmp_path / "pack", [], raw_tar=bytes(raw))
+    restore(tmp_path / "pack", root=tmp_path / "root", progress=False, workers="threads")
+    restored = tmp_path / "root/opt/app/file"
+    assert restored.read_bytes() == data
+    assert stat.S_IMODE(restored.stat().st_mode) == mode
+    assert restored.stat().st_mtime == mtime
