@@ -5,7 +5,8 @@
 A folder or fsspec destination keeps every pack in one shared folder, DEST/parts: each part under
 its sha256 (part-SHA256.tar.zst, the name pack gives it) and each release's manifest under its
 digest (manifest-HEX.json). Two packs or two releases that have parts in common store them once,
-a push uploads only the parts the folder lacks, and nothing is ever overwritten, so every lock
+a push uploads only the parts the folder lacks (in_shared_folder), and nothing is overwritten (but
+an object that does not prove to hold its name's bytes, which gets them), so every lock
 ever written for that folder still restores. The lock pins DEST/parts and the digest
 (locate.fetch_manifest reads manifest-HEX.json there).
 
@@ -41,6 +42,7 @@ from .manifest import MANIFEST_NAME, Manifest, loads
 from .pack import part_name
 from .runtime import short
 from .stores import PartRef, Store, is_drive, open_destination
+from .stores.fsspec import FsspecStore
 from .stores.local import LocalStore
 
 
@@ -91,16 +93,20 @@ class _File:
 
 
 def in_shared_folder(store: Store, ref: PartRef) -> bool:
-    """Whether the shared folder holds `ref` whole. Its name is its sha256, so a file of that name
-    with its size is it (a store writes a file whole or not at all: a rename in a folder, one PUT
-    to an object store); a local folder hashes it too, being cheap to read. Other stores are asked
-    for the file's last byte and the one after (a ranged read of at most 2 bytes): their has_part
-    looks a part up in the manifest.json beside it, which a shared folder does not have."""
+    """Whether the shared folder holds `ref` whole. Its name is its sha256, but a file of that name
+    may hold other bytes (bit rot, a botched copy, another tool), which every restore would refuse
+    and no push would replace; so a local folder hashes it (cheap to read), and on S3 and GCS the
+    object must carry the sha256 put_part stores with it (its metadata, read without its bytes): one
+    without, or with another, is uploaded again, over it. Other stores (fsspec schemes without
+    metadata) are trusted by name and size (a store writes a file whole or not at all): they are
+    asked for the file's last byte and the one after (a ranged read of at most 2 bytes)."""
     if isinstance(store, LocalStore):
         return store.has_part(ref)
-    if ref.size == 0:
-        return store.exists(ref.name)
     try:
+        if isinstance(store, FsspecStore) and store.backend:
+            return store.stamped_sha256(ref.name) == ref.sha256
+        if ref.size == 0:
+            return store.exists(ref.name)
         return len(b"".join(store.open_read(ref.name, ref.size - 1, ref.size + 1))) == 1
     except (StoreNotFound, StoreAuthError):  # S3 answers 403 for a missing key to whoever may not list the bucket
         return False
@@ -179,7 +185,7 @@ def push(packs: Sequence[str | Path], dests: Sequence[str], lock_path: Path | No
 def _put_manifest(store: Store, data: bytes, local_path: Path) -> str:
     """Put a manifest into a shared folder under its digest, from the local file holding `data`
     (written like a part: it is named by its content); returns the folder, which a lock pins with
-    the digest. A manifest already there is the same bytes: it is left as it is."""
+    the digest. A manifest already there (proven as a part is: in_shared_folder) is left as it is."""
     sha256 = hashlib.sha256(data).hexdigest()
     manifest = _File(manifest_file(sha256), len(data), sha256)
     if not in_shared_folder(store, manifest):

@@ -29,11 +29,28 @@ RETRY = "check the network and run the same command again, or use another locati
 _PUBLIC_QUERY = frozenset({"id", "export", "alt", "resourcekey"})
 
 
+def _is_web(location: str) -> bool:
+    return location[:8].lower().startswith(("http://", "https://"))
+
+
+def _split_object_url(location: str) -> tuple[str, str]:
+    """(SCHEME://NETLOC, /PATH) of a URL that is not http(s): everything after the bucket (or host)
+    is the path. `?` and `#` are legal in S3 and GCS keys, so such a URL has no query or fragment."""
+    scheme, _, rest = location.partition("://")
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}://{netloc}", slash + path
+
+
 def redact(url: str) -> str:
-    """`url` safe to print: userinfo becomes `***@` and every query value `***`, except the
-    harmless Drive addressing (id, export, alt, resourcekey); a signed URL's token is a secret."""
+    """`url` safe to print: userinfo becomes `***@` and, in an http(s) URL, every query value
+    `***`, except the harmless Drive addressing (id, export, alt, resourcekey); a signed URL's token
+    is a secret. Other URLs (s3://, gs://, ...) have no query: their path is printed as it is."""
     if "://" not in url:
         return url
+    if not _is_web(url):
+        head, path = _split_object_url(url)
+        scheme, _, netloc = head.partition("://")
+        return f"{scheme}://***@{netloc.rpartition('@')[2]}{path}" if "@" in netloc else url
     parts = urllib.parse.urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:
@@ -46,21 +63,26 @@ def redact(url: str) -> str:
 
 
 def url_path(location: str) -> str:
-    """The path of a URL, or a local path as it is ('?' and '#' are just characters there)."""
-    return urllib.parse.urlsplit(location).path if "://" in location else location
+    """The path of a URL (of an http(s) URL without its query; of an s3://, gs://, ... URL all
+    after the bucket, `?` and `#` included), or a local path as it is."""
+    if "://" not in location:
+        return location
+    return urllib.parse.urlsplit(location).path if _is_web(location) else _split_object_url(location)[1]
 
 
 def with_path(location: str, path: str) -> str:
-    """`location` (a URL or a local path) with its path replaced; a URL's query (a signed URL's
-    token) stays."""
+    """`location` (a URL or a local path) with its path replaced; an http(s) URL's query (a signed
+    URL's token) stays."""
     if "://" not in location:
         return path
-    return urllib.parse.urlunsplit(urllib.parse.urlsplit(location)._replace(path=path))
+    if _is_web(location):
+        return urllib.parse.urlunsplit(urllib.parse.urlsplit(location)._replace(path=path))
+    return _split_object_url(location)[0] + ("/" if path and not path.startswith("/") else "") + path
 
 
 def join_url(base: str, name: str) -> str:
-    """`name` inside the folder `base` names: appended to its path, so a query stays after it
-    instead of swallowing the name."""
+    """`name` inside the folder `base` names: appended to its path, so an http(s) URL's query stays
+    after it instead of swallowing the name (in an s3:// or gs:// URL `?` and `#` are part of the key)."""
     return with_path(base, f"{url_path(base).rstrip('/')}/{name}")
 
 

@@ -17,9 +17,11 @@ before it, so the restore resumes at the byte reached. The backends retry their 
 timeout; the store's low_speed is checked between ranges.
 
 Writes: `put_file`, which s3fs turns into a multipart upload and gcsfs into a resumable upload for
-files above their thresholds (upload_chunk sets the piece size; default 50 MiB for both). A push
-never creates a bucket: open_destination checks that it exists (check_destination) before anything
-is uploaded anywhere, and a write that still finds none is refused the same way.
+files above their thresholds (upload_chunk sets the piece size; default 50 MiB for both). On S3 and
+GCS each part goes up with its sha256 in the object's metadata (stamped_sha256), which push requires
+before it skips an object already there. A push never creates a bucket: open_destination checks
+that it exists (check_destination) before anything is uploaded anywhere, and a write that still
+finds none is refused the same way.
 
 Public URLs: public_url(name) is the https URL of an object that anyone may read (a bucket policy
 or IAM binding that makes the prefix public), which prebake's HTTP store reads as a plain folder;
@@ -66,6 +68,11 @@ _BACKENDS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 """Schemes with first-class support: buckets that push never creates, public and presigned URLs."""
 _EXTRAS = {"s3": "pip install 'prebake[s3]' (s3fs)", "gcs": "pip install 'prebake[gcs]' (gcsfs)"}
 _GCS_PUBLIC = "https://storage.googleapis.com"
+_STAMP = "sha256"
+"""The metadata key put_part stores a part's sha256 under (S3: x-amz-meta-sha256)."""
+_METADATA = {"s3": "Metadata", "gcs": "metadata"}
+"""put_file's argument for an object's metadata: s3fs hands it to PutObject and
+CreateMultipartUpload, gcsfs to the simple and the resumable upload."""
 
 _NO_BUCKET = {"NoSuchBucket"}
 _NO_KEY = {"NoSuchKey", "NotFound", "404"}
@@ -364,6 +371,8 @@ class FsspecStore(Store):
         options: dict[str, Any] = {"callback": progress.callback()} if on_bytes else {}
         if self.upload_chunk and self.backend:
             options["chunksize"] = self.upload_chunk
+        if self.backend:  # with the object, in the same PUT (or the upload's first request): see stamped_sha256
+            options[_METADATA[self.backend]] = {_STAMP: part.sha256}
         try:
             self._folder()
             self.fs.put_file(str(source), self._path(part.name), **options)
@@ -379,6 +388,20 @@ class FsspecStore(Store):
             raise self._mapped(e, MANIFEST, writing=True) from e
         self._parts = None
         return self.lock_location(MANIFEST)
+
+    def stamped_sha256(self, name: str) -> str | None:
+        """The sha256 put_part stored with object `name` on S3 (user metadata) or GCS (custom
+        metadata), read with one HEAD or GET of the object's metadata; None when it has none (another
+        tool wrote it) or on other schemes, which keep no metadata. Object stores write an object
+        and its metadata at once, so the stamp is the sha256 of the bytes that went up with it."""
+        if not self.backend:
+            return None
+        path = self._path(name)
+        try:
+            meta = self.fs.metadata(path) if self.backend == "s3" else self.fs.info(path).get("metadata")
+        except Exception as e:
+            raise self._mapped(e, name) from e
+        return (meta or {}).get(_STAMP)
 
     def _folder(self) -> None:
         """Make the folder where folders exist (sftp, memory); an object store has none, and its

@@ -21,6 +21,7 @@ from prebake.errors import StoreAuthError, StoreError, StoreNotFound, TransientS
 from prebake.lock import load
 from prebake.manifest import loads
 from prebake.pack import PackOptions, pack_tree
+from prebake.push import push
 from prebake.stores import open_destination, open_store
 from prebake.stores.fsspec import FsspecStore, _mapped
 
@@ -194,6 +195,7 @@ def test_s3_a_large_part_goes_up_as_a_multipart_upload(moto, pack, tmp_path, mon
     head = moto.client().head_object(Bucket=bucket, Key=f"packs/parts/{part.name}")
     assert head["ContentLength"] == part.size
     assert head["ETag"].strip('"').endswith(f"-{-(-part.size // (5 * MiB))}")  # a multipart object's ETag
+    assert head["Metadata"] == {"sha256": part.sha256}  # the stamp push trusts, kept by a multipart upload
 
 
 def test_s3_restore_resumes_after_cut_connections(moto, pack, tmp_path, monkeypatch):
@@ -469,6 +471,7 @@ def test_gcs_a_large_part_goes_up_as_a_resumable_upload(gcs, pack, tmp_path, mon
         with open_destination(f"gs://{bucket}/packs", "parts") as store:
             store.put_part(part, pack / part.name, sent.append)
             assert b"".join(store.open_read(part.name, 0, part.size)) == (pack / part.name).read_bytes()
+            assert store.stamped_sha256(part.name) == part.sha256  # kept by a resumable upload
     assert sum(sent) == part.size
     started = [r for r in proxy.requests if "uploadType=resumable" in r.path and "upload_id=" not in r.path]
     pieces = [r for r in proxy.requests if "upload_id=" in r.path]
@@ -532,6 +535,87 @@ def test_gcs_presigning_needs_a_key_that_can_sign(gcs, tmp_path, monkeypatch):
     gcs_env(monkeypatch, tmp_path, gcs.url)
     with open_store("gs://any-bucket/packs/parts") as store, pytest.raises(StoreAuthError, match="cannot sign URLs"):
         store.public_url("manifest.json", expires=600)
+
+
+# ---------------------------------------------------------------- both: what a push trusts, odd keys
+
+
+def _put_foreign(store: FsspecStore, name: str, data: bytes, sha256: str | None) -> None:
+    """Write object `name` as another tool would: no metadata, or a sha256 stamp of its own choosing."""
+    metadata = {} if sha256 is None else {("Metadata" if store.backend == "s3" else "metadata"): {"sha256": sha256}}
+    store.fs.pipe_file(store._path(name), data, **metadata)
+
+
+@pytest.mark.parametrize("backend", ["s3", "gcs"])
+@pytest.mark.parametrize("stamp", ["none", "foreign"])
+def test_an_object_of_a_parts_name_and_size_but_other_bytes_is_uploaded_again(request, pack, tmp_path, monkeypatch, backend, stamp):
+    """A part's name is its sha256, but an object of that name and size may hold other bytes (bit
+    rot, a botched copy, another tool): push trusts only the sha256 it stored with the object, so it
+    replaces the object (and a damaged manifest-HEX.json) and the restore then succeeds."""
+    bucket = bucket_name()
+    if backend == "s3":
+        server = request.getfixturevalue("moto")
+        server.client().create_bucket(Bucket=bucket)
+        s3_env(monkeypatch, tmp_path, server.url)
+    else:
+        server = request.getfixturevalue("gcs")
+        server.make_bucket(bucket)
+        gcs_env(monkeypatch, tmp_path, server.url)
+    dest = f"{'s3' if backend == 's3' else 'gs'}://{bucket}/packs"
+    lock = tmp_path / "prebake.lock"
+    manifest = loads((pack / "manifest.json").read_bytes())
+    victim = min(manifest.parts, key=lambda part: part.size)
+    with open_destination(dest, "parts") as store:
+        assert isinstance(store, FsspecStore)
+        _put_foreign(store, victim.name, b"\0" * victim.size, None if stamp == "none" else "0" * 64)
+    [first] = push([pack], [dest], lock)
+    assert first.uploaded_parts == len(manifest.parts) and first.reused_parts == 0
+    _, digest = lock_location(lock)
+    listed = f"manifest-{digest.removeprefix('sha256:')}.json"
+    with open_destination(dest, "parts") as store:
+        assert isinstance(store, FsspecStore)
+        assert {store.stamped_sha256(part.name) for part in manifest.parts} == {part.sha256 for part in manifest.parts}
+        assert store.stamped_sha256(listed) == digest.removeprefix("sha256:")
+        # Damaged after the push: the same size, other bytes, the stamp gone or another one.
+        size = len(store.read_bytes(listed))
+        _put_foreign(store, victim.name, b"\0" * victim.size, None if stamp == "none" else "0" * 64)
+        _put_foreign(store, listed, b" " * size, None if stamp == "none" else "0" * 64)
+    [second] = push([pack], [dest], lock)
+    assert (second.uploaded_parts, second.reused_parts) == (1, len(manifest.parts) - 1)
+    [third] = push([pack], [dest], lock)
+    assert third.uploaded_parts == 0
+    assert run_cli("restore", str(lock), "--root", str(tmp_path / "root"), "-q") == 0
+    assert tree(tmp_path / "root" / "opt" / "objects") == source_tree(pack)
+
+
+@pytest.mark.parametrize("backend", ["s3", "gcs"])
+def test_a_prefix_with_hash_query_and_percent_characters_is_a_prefix(request, pack, tmp_path, monkeypatch, backend):
+    """'#', '?', '%', '+' and spaces are legal in S3 and GCS keys: DEST/parts is under DEST as typed,
+    and the lock names it so that a restore reads it back."""
+    bucket = bucket_name()
+    prefix = "re l#v1?x=1&y=%41+b"
+    if backend == "s3":
+        server = request.getfixturevalue("moto")
+        server.client().create_bucket(Bucket=bucket)
+        s3_env(monkeypatch, tmp_path, server.url)
+        dest = f"s3://{bucket}/{prefix}"
+    else:
+        server = request.getfixturevalue("gcs")
+        server.make_bucket(bucket)
+        gcs_env(monkeypatch, tmp_path, server.url)
+        dest = f"gs://{bucket}/{prefix}"
+    lock = tmp_path / "prebake.lock"
+    assert run_cli("push", str(pack), "--to", dest, "-o", str(lock)) == 0
+    folder, digest = lock_location(lock)
+    assert folder == f"{dest}/parts"
+    names = {part.name for part in loads((pack / "manifest.json").read_bytes()).parts} | {manifest_url(lock).rsplit("/", 1)[1]}
+    with open_store(folder) as store:
+        assert isinstance(store, FsspecStore)
+        assert set(store.fs.find(f"{bucket}/")) == {f"{bucket}/{prefix}/parts/{name}" for name in names}
+    assert run_cli("restore", str(lock), "--root", str(tmp_path / "root"), "-q") == 0
+    assert tree(tmp_path / "root" / "opt" / "objects") == source_tree(pack)
+    assert run_cli("restore", manifest_url(lock), "--root", str(tmp_path / "again"), "-q") == 0
+    assert tree(tmp_path / "again" / "opt" / "objects") == source_tree(pack)
 
 
 # ---------------------------------------------------------------- the mapping, on the libraries' own errors

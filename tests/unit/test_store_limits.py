@@ -10,13 +10,17 @@ import json
 import logging
 import os
 import re
+import string
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prebake.errors import StoreError, StoreNotFound, TransientStoreError
+from prebake.locate import manifest_location
 from prebake.manifest import Part
-from prebake.stores import _ranges, gdrive, open_store, redact
+from prebake.stores import _ranges, gdrive, join_url, open_store, redact, url_path, with_path
 from prebake.stores.gdrive import GDriveStore, load_credentials
 from prebake.stores.http import HttpStore
 from prebake.stores.local import LocalStore
@@ -69,9 +73,45 @@ def drain(chunks) -> tuple[bytes, float]:
     ("s3://KEY:SECRET@bucket/packs/app", "s3://***@bucket/packs/app"),
     ("http://127.0.0.1:8000/app#part", "http://127.0.0.1:8000/app#part"),
     ("/content/packs/a?b=c", "/content/packs/a?b=c"),  # a local path: nothing to redact
+    ("s3://bucket/a?b=c#d/parts", "s3://bucket/a?b=c#d/parts"),  # '?' and '#' are part of an S3 or GCS key
+    ("gs://KEY@bucket/a?token=x", "gs://***@bucket/a?token=x"),
 ])
 def test_redact_hides_userinfo_and_query_values_but_keeps_drive_addressing(url: str, shown: str) -> None:
     assert redact(url) == shown
+
+
+@pytest.mark.parametrize(("base", "name", "joined"), [
+    ("s3://b/h#sh", "parts", "s3://b/h#sh/parts"),
+    ("s3://b/a?b", "parts", "s3://b/a?b/parts"),
+    ("gs://b/x%41+y z/", "m.json", "gs://b/x%41+y z/m.json"),
+    ("s3://b", "parts", "s3://b/parts"),
+    ("memory://b/r#1", "parts", "memory://b/r#1/parts"),
+    ("https://h.example/packs?X-Amz-Signature=f00d", "m.json", "https://h.example/packs/m.json?X-Amz-Signature=f00d"),
+    ("http://h.example/packs/#frag", "m.json", "http://h.example/packs/m.json#frag"),
+    ("/content/packs/a?b", "parts", "/content/packs/a?b/parts"),
+])
+def test_join_url_appends_to_the_path_and_an_object_key_has_no_query(base: str, name: str, joined: str) -> None:
+    assert join_url(base, name) == joined
+
+
+# Every character S3 allows in a key, the "special handling" ones included, '/' apart (it separates).
+_KEY_CHARS = string.ascii_letters + string.digits + "!-_.*'()&$@=;:+ ,?#%^`{}[]<>~|\\\"\x7f"
+_SEGMENT = st.text(st.sampled_from(_KEY_CHARS), min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(scheme=st.sampled_from(["s3", "gs", "gcs", "memory"]), prefix=st.lists(_SEGMENT, min_size=1, max_size=4).map("/".join),
+       name=_SEGMENT, digest=st.text("0123456789abcdef", min_size=64, max_size=64))
+def test_a_name_joined_to_an_object_prefix_splits_back_off(scheme: str, prefix: str, name: str, digest: str) -> None:
+    """join_url then split (url_path, with_path, as locate reads a manifest's URL) gives back the
+    prefix and the name, whatever legal characters the key holds."""
+    base = f"{scheme}://bucket-1/{prefix}"
+    joined = join_url(base, name)
+    assert joined == f"{base}/{name}" and redact(joined) == joined
+    folder, _, last = url_path(joined).rpartition("/")
+    assert (folder, last) == (f"/{prefix}", name)
+    assert with_path(joined, folder) == base
+    assert manifest_location(join_url(base, f"manifest-{digest}.json")) == (base, f"sha256:{digest}")
 
 
 def test_a_signed_url_keeps_its_token_after_the_name_and_out_of_messages(server: FolderServer, data: bytes) -> None:
