@@ -67,7 +67,7 @@ def pack_cmd(src: Path | None, conda_env: Path | None, target: str, out: Path, n
 @click.argument("source", required=False)
 @click.option("--root", type=click.Path(path_type=Path), default=Path("/"), show_default=True,
               help="Place everything under this folder instead of /.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Parts restored at once (default 2-4).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Parts restored at once (default: one per core, 2-4; twice that from a network store).")
 @click.option("--force", is_flag=True, help="Restore even if the pack was built for another platform.")
 @click.option("--allow-setuid", is_flag=True, help="Keep setuid/setgid bits.")
 @click.option("--allow-env", multiple=True, metavar="VAR",
