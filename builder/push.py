@@ -41,9 +41,12 @@ from .lock import LockedPack, recorded, write_lock
 from .manifest import MANIFEST_NAME, Manifest, loads
 from .pack import part_name
 from .runtime import short
-from .stores import PartRef, Store, is_drive, open_destination
+from .stores import PartRef, Store, is_drive, open_destination, redact
 from .stores.fsspec import FsspecStore
 from .stores.local import LocalStore
+
+MAX_PRESIGN = 7 * 24 * 3600
+"""The longest a presigned URL lasts: S3 (SigV4) and GCS (V4) sign for a week at most."""
 
 
 @dataclass
@@ -62,7 +65,7 @@ class PushResult:
         return (
             f"pushed {self.name} {self.version} for {'any runtime' if self.platform == 'any' else self.platform} ({self.digest[:19]}): {self.uploaded_parts} part(s) uploaded "
             f"({self.uploaded_bytes / 2**20:.1f} MiB), {self.reused_parts} already there, in {self.seconds:.1f} s\n"
-            + "\n".join(f"  {loc}" for loc in self.locations)
+            + "\n".join(f"  {redact(loc)}" for loc in self.locations)  # a presigned URL's signature is a secret
         )
 
 
@@ -127,15 +130,26 @@ def check_parts(folder: Path, manifest: Manifest) -> None:
 
 
 def push(packs: Sequence[str | Path], dests: Sequence[str], lock_path: Path | None = None, *, public: bool = False,
-         credentials: object | None = None, on_bytes: Callable[[int], None] | None = None) -> list[PushResult]:
+         presign: int | None = None, credentials: object | None = None,
+         on_bytes: Callable[[int], None] | None = None) -> list[PushResult]:
     """Push each pack folder to every destination; returns one result per pack.
 
     `public` shares each pack's Drive folder as "anyone with the link" so that restores need no
-    credentials. `credentials` overrides PREBAKE_GDRIVE_CREDENTIALS for Drive destinations.
+    credentials (an object store's prefix is made public on the bucket; then the lock names its
+    https URL). `presign` (seconds, at most a week) pins presigned https URLs of an S3 or GCS
+    destination instead: the manifest's in the lock, each part's query in the manifest, so the
+    lock restores with no SDK and no credentials until they expire.
+    `credentials` overrides PREBAKE_GDRIVE_CREDENTIALS for Drive destinations.
     Locations go into the lock in the order of `dests` (restores try them in that order).
     """
     if not dests:
         msg = "push needs at least one --to destination (gdrive://FOLDER_ID, a folder, or an fsspec URL)"
+        raise UsageError(msg)
+    if presign is not None and not 1 <= presign <= MAX_PRESIGN:
+        msg = f"--presign {presign} s: presigned URLs last 1 s to 7 days ({MAX_PRESIGN} s), the most S3 and GCS sign for"
+        raise UsageError(msg)
+    if presign is not None and public:
+        msg = "--public and --presign both say how readers get in: choose one (a public prefix needs no signatures)"
         raise UsageError(msg)
     results: list[PushResult] = []
     pinned: list[LockedPack] = []
@@ -155,7 +169,7 @@ def push(packs: Sequence[str | Path], dests: Sequence[str], lock_path: Path | No
         with contextlib.ExitStack() as stack:
             # Every destination is opened (and a read-only one refused) before anything is uploaded.
             stores = [stack.enter_context(open_destination(dest, SHARED_FOLDER if share else variant_folder(manifest),
-                                                           credentials=credentials, public=public))
+                                                           credentials=credentials, public=public, presign=presign))
                       for dest, share in zip(dests, shared, strict=True)]
             for store, share in zip(stores, shared, strict=True):
                 for part in manifest.parts:
@@ -165,7 +179,7 @@ def push(packs: Sequence[str | Path], dests: Sequence[str], lock_path: Path | No
                     store.put_part(part, folder / part.name, on_bytes)
                     result.uploaded_parts += 1
                     result.uploaded_bytes += part.size
-                for key, ids in store.part_ids().items():
+                for key, ids in {**store.part_ids(), **store.signed_ids([part.name for part in manifest.parts])}.items():
                     manifest = manifest.with_store_ids(key, ids)
             data = manifest.dumps()
             if data != local_bytes:

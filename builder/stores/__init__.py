@@ -80,6 +80,20 @@ def with_path(location: str, path: str) -> str:
     return _split_object_url(location)[0] + ("/" if path and not path.startswith("/") else "") + path
 
 
+SIGNED = "signed:"
+"""The store_ids key prefix of presigned queries: `signed:<https folder URL>` (see signed_key)."""
+
+
+def signed_key(folder: str) -> str:
+    """The store_ids key under which a manifest records, for each part, the query that presigns it
+    in the https folder `folder` (push --presign). An object store signs each object's own path,
+    so a presigned manifest's query opens no part: the HTTP store reading that folder adds each
+    part's own query to the part's URL, and only the query, so a manifest cannot send it to
+    another host or object."""
+    parts = urllib.parse.urlsplit(folder)
+    return SIGNED + urllib.parse.urlunsplit(parts._replace(query="", fragment="")).rstrip("/")
+
+
 def join_url(base: str, name: str) -> str:
     """`name` inside the folder `base` names: appended to its path, so an http(s) URL's query stays
     after it instead of swallowing the name (in an s3:// or gs:// URL `?` and `#` are part of the key)."""
@@ -195,6 +209,9 @@ class Store(ABC):
     public: bool = False
     """push --public: a store that can name an https URL anyone may read pins that in the lock
     (lock_location); set by open_destination."""
+    presign: int | None = None
+    """push --presign: seconds the presigned URLs a store pins (S3, GCS) stay valid; set by
+    open_destination."""
 
     def check_destination(self) -> None:
         """Refuse, before push uploads anything anywhere, a destination that cannot take it (a
@@ -215,6 +232,11 @@ class Store(ABC):
         a store that addresses files by id (push records them in the manifest); empty otherwise."""
         return {}
 
+    def signed_ids(self, names: list[str]) -> dict[str, dict[str, str]]:
+        """With push --presign, {signed_key(folder): {name: the query that signs it}} for the files
+        `names` (push records them in the manifest, as it does Drive's ids); empty otherwise."""
+        return {}
+
     def read_only(self) -> UsageError:
         """The refusal to write here, with what to push to instead."""
         msg = (f"{redact(self.url)} is read-only for prebake: push to gdrive://FOLDER_ID, a folder or an fsspec URL "
@@ -222,6 +244,8 @@ class Store(ABC):
         return UsageError(msg)
 
 
+PRESIGNABLE = ("s3://", "s3a://", "gs://", "gcs://")
+"""The destinations push --presign accepts: the object stores that sign URLs."""
 _DRIVE_PREFIXES = ("gdrive://", "https://drive.google.com/", "https://drive.usercontent.google.com/", "https://docs.google.com/")
 
 
@@ -275,10 +299,16 @@ def open_store(url: str | Path) -> Store:
     return LocalStore(Path(text))
 
 
-def open_destination(dest: str, pack: str, *, credentials: object | None = None, public: bool = False) -> Store:
+def open_destination(dest: str, pack: str, *, credentials: object | None = None, public: bool = False,
+                     presign: int | None = None) -> Store:
     """The store push writes pack `pack` to: its own folder inside `dest` (made if missing; a bucket
     never is). `credentials` are Drive's; `public` shares a Drive folder as "anyone with the link",
-    and makes an object store's lock_location its https URL (who may read is set on the bucket)."""
+    and makes an object store's lock_location its https URL (who may read is set on the bucket);
+    `presign` (seconds) makes it a presigned https URL (S3 and GCS only)."""
+    if presign is not None and not dest.lower().startswith(PRESIGNABLE):
+        msg = (f"--presign: {redact(dest)} is not an s3:// or gs:// URL, and only S3 and GCS presign URLs; "
+               "push there, or use --public (Drive: anyone with the link)")
+        raise UsageError(msg)
     if is_drive(dest):
         from .gdrive import GDriveStore
 
@@ -287,7 +317,7 @@ def open_destination(dest: str, pack: str, *, credentials: object | None = None,
     try:
         if not store.writable:
             raise store.read_only()
-        store.public = public
+        store.public, store.presign = public, presign
         store.check_destination()
     except BaseException:
         store.close()

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError, UsageError
-from . import CHUNK, MANIFEST, RESUMED, RETRY, PartRef, SpeedFloor, Store, join_url, redact, within
+from . import CHUNK, MANIFEST, RESUMED, RETRY, PartRef, SpeedFloor, Store, join_url, redact, signed_key, within
 from ._ranges import ordered_ranges, worth_ranges
 
 log = logging.getLogger(__name__)
@@ -235,6 +235,8 @@ class FsspecStore(Store):
         self.backend = _BACKENDS.get(scheme)
         if self.backend:
             storage_options.setdefault("skip_instance_cache", True)
+        if self.backend == "s3":  # presigned URLs too: botocore signs those SigV2 by default, which regions since 2014 refuse
+            storage_options.setdefault("config_kwargs", {"signature_version": "s3v4"})
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url, **storage_options)
         except ImportError as e:
@@ -448,10 +450,25 @@ class FsspecStore(Store):
         except Exception as e:
             raise self._mapped(e, name) from e
 
+    def signed_ids(self, names: list[str]) -> dict[str, dict[str, str]]:
+        """With push --presign, the query that presigns each of `names`, under the key of the https
+        folder the signed URLs share (what the HTTP store reading that folder looks up)."""
+        if self.presign is None or not names:
+            return {}
+        signed = {name: urllib.parse.urlsplit(self._presigned(name, self.presign)) for name in names}
+        folders = {url._replace(path=url.path.rsplit("/", 1)[0], query="", fragment="").geturl() for url in signed.values()}
+        [folder] = folders  # one folder: the signer addresses every name of it alike
+        return {signed_key(folder): {name: url.query for name, url in signed.items()}}
+
     def lock_location(self, name: str) -> str:
         """What a lock pins for this folder once `name` (its manifest) is in it: the store's URL, or
-        with push --public the folder's public https URL, checked first by reading `name` through it
-        with no credentials (a lock must not name a URL its readers cannot open)."""
+        with push --public the folder's public https URL, or with push --presign the manifest's
+        presigned URL, checked first by reading `name` through it with no credentials (a lock must
+        not name a URL its readers cannot open)."""
+        if self.presign is not None and self.backend is not None:
+            signed = self._presigned(name, self.presign)
+            _check_anonymous(signed, self.describe(name), self.backend)
+            return signed
         if not self.public or self.backend is None:
             return self.url
         folder = self.public_url()

@@ -9,7 +9,9 @@ one that sends more than the file's size (or a read limit) is cut there. URLs ma
 
 from __future__ import annotations
 
+import datetime
 import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping
 
 import requests
@@ -17,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError
-from . import RESUMED, RETRY, Store, join_url, redact, within
+from . import RESUMED, RETRY, Store, join_url, redact, signed_key, within
 from ._ranges import ordered_ranges, range_header, ranged_body, worth_ranges
 
 CONNECT_TIMEOUT = 10  # seconds; the read timeout is the store's low_speed window
@@ -96,10 +98,32 @@ def _get(session: requests.Session, url: str, headers: dict[str, str], read_time
         raise TransientStoreError(msg) from e
     try:
         check_response(response, redact(url))
+    except StoreAuthError as e:
+        response.close()
+        expired = _expired_at(url)
+        if expired is None:
+            raise
+        msg = (f"{redact(url)}: its presigned URL expired at {expired:%Y-%m-%d %H:%M} UTC (HTTP {response.status_code}); "
+               "ask for a lock pushed again with --presign, or for credentials")
+        raise StoreAuthError(msg) from e
     except BaseException:
         response.close()
         raise
     return response
+
+
+def _expired_at(url: str) -> datetime.datetime | None:
+    """When a presigned S3 (X-Amz-Date + X-Amz-Expires) or GCS (X-Goog-Date + X-Goog-Expires) URL
+    expired, if it has; None for any other URL or one still valid (refused for another reason)."""
+    query = {k.lower(): v for k, v in urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)}
+    for vendor in ("amz", "goog"):
+        try:
+            signed = datetime.datetime.strptime(query[f"x-{vendor}-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+            ends = signed + datetime.timedelta(seconds=int(query[f"x-{vendor}-expires"]))
+        except (KeyError, ValueError, OverflowError):
+            continue
+        return ends if ends <= datetime.datetime.now(datetime.timezone.utc) else None
+    return None
 
 
 class HttpStore(Store):
@@ -111,10 +135,20 @@ class HttpStore(Store):
     def close(self) -> None:
         self.sessions.close()
 
-    def _stream(self, name: str, offset: int, end: int | None, advice: str, *, ask_end: bool) -> Iterator[bytes]:
+    def _url(self, name: str, ids: Mapping[str, str] | None) -> str:
+        """`name` in this folder: with the query that presigns it when the manifest records one for
+        this folder (push --presign; see stores.signed_key), else with the folder's own query."""
+        url = join_url(self.url, name)
+        query = (ids or {}).get(signed_key(self.url))
+        if query is None:
+            return url
+        return urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(query=query))
+
+    def _stream(self, name: str, offset: int, end: int | None, advice: str, *, ask_end: bool,
+                ids: Mapping[str, str] | None = None) -> Iterator[bytes]:
         """Bytes [offset, end) of `name`; the Range header names `end` only with `ask_end` (a part's
         size or a read limit is a cap on what a server may send, not a change to the request)."""
-        url = join_url(self.url, name)
+        url = self._url(name, ids)
         response = _get(self.sessions.get(), url, range_header(offset, end if ask_end else None), self.low_speed[1])
         return ranged_body(response, offset, end, redact(url), self.low_speed, advice)
 
@@ -134,6 +168,7 @@ class HttpStore(Store):
     def open_read(self, name: str, offset: int = 0, size: int | None = None,
                   ids: Mapping[str, str] | None = None) -> Iterator[bytes]:
         if not worth_ranges(offset, size, self.parallel_ranges):
-            yield from self._stream(name, offset, size, RESUMED, ask_end=False)
+            yield from self._stream(name, offset, size, RESUMED, ask_end=False, ids=ids)
             return
-        yield from ordered_ranges(lambda s, e: self._stream(name, s, e, RESUMED, ask_end=True), offset, size, self.parallel_ranges)
+        yield from ordered_ranges(lambda s, e: self._stream(name, s, e, RESUMED, ask_end=True, ids=ids), offset, size,
+                                  self.parallel_ranges)

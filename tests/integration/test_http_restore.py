@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,26 @@ def test_refusals_become_one_clear_error(tmp_path: Path, served, status: int, er
     with pytest.raises(error, match=hint) as caught:
         restore(f"{server.url}/app", root=tmp_path / "root", progress=False)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("signature", [
+    "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20250102T030405Z&X-Amz-Expires=3600&X-Amz-Signature=abc",
+    "X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Date=20250102T030405Z&X-Goog-Expires=3600&X-Goog-Signature=abc",
+])
+def test_an_expired_presigned_url_says_when_it_expired_and_what_to_ask_for(tmp_path: Path, served, signature: str) -> None:
+    """A refused presigned URL whose time is up says so (rather than "make the file public"); the
+    signature stays out of the message. One still valid, refused, gets the plain refusal."""
+    server, manifest, _ = served
+    server.faults.status["manifest.json"], server.faults.status_times["manifest.json"] = 403, 2
+    with pytest.raises(StoreAuthError) as caught:
+        restore(f"{server.url}/app/manifest.json?{signature}", root=tmp_path / "root", progress=False)
+    message = str(caught.value)
+    assert "presigned URL expired at 2025-01-02 04:04 UTC (HTTP 403); ask for a lock pushed again with --presign" in message
+    assert "abc" not in message and "\n" not in message
+    fresh = signature.replace("20250102T030405Z", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    with pytest.raises(StoreAuthError, match="access refused") as caught:
+        restore(f"{server.url}/app/manifest.json?{fresh}", root=tmp_path / "root", progress=False)
+    assert "expired" not in str(caught.value)
 
 
 def test_a_lock_whose_first_location_is_dead_uses_the_next(tmp_path: Path, served) -> None:

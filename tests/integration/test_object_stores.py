@@ -435,6 +435,59 @@ def test_s3_push_public_pins_the_https_folder_once_anyone_can_read_it(moto, pack
         assert store.put_manifest((pack / "manifest.json").read_bytes()) == f"s3://{bucket}/pub/demo"
 
 
+
+def test_s3_push_presign_writes_a_lock_whose_every_file_carries_its_own_signature(moto, pack, tmp_path, monkeypatch, capsys):
+    """A private bucket: the lock names the manifest's presigned URL, the manifest records each
+    part's own query, and a collaborator with no SDK and no credentials restores from the lock,
+    asking for each object with the signature made for it (moto accepts any signature, so the
+    requests are checked here against what the SDK signs)."""
+    import urllib.parse
+
+    bucket = bucket_name()
+    moto.client().create_bucket(Bucket=bucket)
+    with FaultProxy(("127.0.0.1", moto.port)) as proxy:
+        s3_env(monkeypatch, tmp_path, proxy.url)
+        lock = tmp_path / "prebake.lock"
+        assert run_cli("push", str(pack), "--to", f"s3://{bucket}/packs", "--presign", "2h", "-o", str(lock)) == 0
+        out = capsys.readouterr().out
+        [entry] = load(lock).packs
+        [location] = entry.locations
+        signed = urllib.parse.urlsplit(location)
+        assert signed.path == f"/{bucket}/packs/parts/manifest-{entry.digest.removeprefix('sha256:')}.json"
+        query = dict(urllib.parse.parse_qsl(signed.query))
+        assert query["X-Amz-Expires"] == "7200" and query["X-Amz-Signature"]
+        assert query["X-Amz-Signature"] not in out, "push prints locations redacted"
+        manifest = loads(open_store(f"s3://{bucket}/packs/parts").read_bytes(signed.path.rsplit("/", 1)[1]))
+        queries = {part.name: part.store_ids[f"signed:{proxy.url}/{bucket}/packs/parts"] for part in manifest.parts}
+        assert len({dict(urllib.parse.parse_qsl(q))["X-Amz-Signature"] for q in queries.values()}) == len(queries)
+
+        proxy.requests.clear()
+        done = restore_without_sdks(str(lock), tmp_path / "root")
+        assert done.returncode == 0, done.stderr
+        gets = [urllib.parse.urlsplit(r.path) for r in proxy.requests if r.method == "GET"]
+        for name, part_query in queries.items():
+            asked = [get for get in gets if get.path == f"/{bucket}/packs/parts/{name}"]
+            assert asked and all(get.query == part_query for get in asked), name
+    assert tree(tmp_path / "root" / "opt" / "objects") == source_tree(pack)
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--to", "{folder}", "--presign", "1h"], "--presign: {folder} is not an s3:// or gs:// URL, and only S3 and GCS presign URLs"),
+    (["--to", "s3://{bucket}/packs", "--presign", "8d"], "presigned URLs last 1 s to 7 days"),
+    (["--to", "s3://{bucket}/packs", "--presign", "soon"], "--presign 'soon': give a duration like 3600, 90m, 12h or 7d"),
+    (["--to", "s3://{bucket}/packs", "--presign", "1h", "--public"], "--public and --presign both say how readers get in"),
+])
+def test_push_presign_refusals_say_what_to_do_in_one_line(moto, pack, tmp_path, monkeypatch, capsys, args, expected):
+    bucket = bucket_name()
+    moto.client().create_bucket(Bucket=bucket)
+    s3_env(monkeypatch, tmp_path, moto.url)
+    fill = {"folder": str(tmp_path / "mirror"), "bucket": bucket}
+    assert run_cli("push", str(pack), *[arg.format(**fill) for arg in args], "-o", str(tmp_path / "prebake.lock")) == 2
+    assert expected.format(**fill) in one_line_error(capsys)
+    assert not (tmp_path / "prebake.lock").exists() and not (tmp_path / "mirror").exists()
+    assert "Contents" not in moto.client().list_objects_v2(Bucket=bucket), "nothing uploaded"
+
+
 # ---------------------------------------------------------------- GCS: the same through gcsfs
 
 
