@@ -23,6 +23,7 @@ that was already there keeps its own metadata. Every member is journaled before 
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import os
 import re
@@ -260,6 +261,10 @@ class PartWriter:
                 self._padding_left -= n
                 pos += n
                 continue
+            if not self._header and end - pos >= BLOCK:  # a whole header in this block: one copy
+                pos += BLOCK
+                self._on_header(bytes(view[pos - BLOCK : pos]))
+                continue
             take = min(BLOCK - len(self._header), end - pos)
             self._header += view[pos : pos + take]
             pos += take
@@ -301,8 +306,12 @@ class PartWriter:
             self._meta_kind = kind
             self._data_left = size
             return
-        name = self._long(_LONGNAME, header[0:100]).decode("utf-8", "surrogateescape")  # os.fsdecode, without its lookups
-        linkname = self._long(_LONGLINK, header[157:257]).decode("utf-8", "surrogateescape")
+        if self._meta:
+            name = self._long(_LONGNAME, header[0:100]).decode("utf-8", "surrogateescape")  # os.fsdecode, without its lookups
+            linkname = self._long(_LONGLINK, header[157:257]).decode("utf-8", "surrogateescape")
+        else:  # no GNU long name record before this header (the common case)
+            name = header[0:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            linkname = header[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
         self._start(kind, size, mode & 0o7777, mtime, name, linkname)
 
     def _long(self, kind: bytes, field: bytes) -> bytes:
@@ -353,7 +362,7 @@ class PartWriter:
             self.journal.record(f"m{mode:o} {mtime} ", path)
             return
         fd, leaf = self._gated(gate.parent, path)
-        where = lambda: gate.on_disk(path)  # noqa: E731 (for a message, only when something is in the way)
+        where = functools.partial(gate.on_disk, path)  # for a message, only when something is in the way
         self.journal.record("w", path)
         self.written.append(path)
         if self.relocation is not None and kind != _SYMLINK and path in self.relocation.files:
@@ -365,7 +374,10 @@ class PartWriter:
             _replace(lambda: os.link(source_leaf, leaf, src_dir_fd=source_fd, dst_dir_fd=fd, follow_symlinks=False), fd, leaf, where)
         else:
             self._regular.add(path)
-            self._fd = _replace(lambda: os.open(leaf, _CREATE, mode & 0o777, dir_fd=fd), fd, leaf, where)  # type: ignore[assignment]
+            try:  # the common case first, without _replace's closure (a file's creation is the hot path)
+                self._fd = os.open(leaf, _CREATE, mode & 0o777, dir_fd=fd)
+            except FileExistsError:
+                self._fd = _replace(lambda: os.open(leaf, _CREATE, mode & 0o777, dir_fd=fd), fd, leaf, where)  # type: ignore[assignment]
             self._file = (mode, mtime)
             self._data_left = size
             if not size:
