@@ -45,11 +45,29 @@ def manifest_file(digest: str) -> str:
 
 @dataclass(frozen=True)
 class PackSource:
-    """A manifest fetched from a store and checked against the digest a lock pins, if any."""
+    """A manifest fetched from a store and checked against the digest a lock pins, if any; its
+    bytes (`data`, whose sha256 is `digest`) are kept with the install marker."""
 
-    store: Store
+    store: Store | None
+    """None for the manifest kept with an install marker (_restored_here): nothing to fetch."""
     manifest: Manifest
     digest: str
+    data: bytes
+
+
+def checked(data: bytes, where: str, expected_digest: str | None, expected_platform: Platform | None) -> tuple[Manifest, str]:
+    """The manifest in `data` and its digest, refused when the digest is not the one a lock pins
+    or its platform not the one the lock's entry records."""
+    digest = digest_of(data)
+    if expected_digest and digest != expected_digest:
+        msg = f"{where} has digest {digest}, the lock pins {expected_digest}; the pack there changed: update the lock or fix the location"
+        raise IntegrityError(msg)
+    manifest = loads(data, where)
+    if expected_platform is not None and manifest.platform != expected_platform:
+        msg = (f"{where} is built for {short(manifest.platform)}, but its lock entry says {short(expected_platform)}; "
+               "the lock was edited or damaged: write it again with `prebake push` or `prebake lock`")
+        raise UsageError(msg)
+    return manifest, digest
 
 
 def fetch_manifest(store: Store, expected_digest: str | None = None, expected_platform: Platform | None = None) -> PackSource:
@@ -70,24 +88,17 @@ def fetch_manifest(store: Store, expected_digest: str | None = None, expected_pl
         except StoreNotFound as e:
             refusals.append(e)
             continue
-        digest = digest_of(data)
-        if expected_digest and digest != expected_digest:
-            msg = f"{where} has digest {digest}, the lock pins {expected_digest}; the pack there changed: update the lock or fix the location"
-            refusals.insert(0, IntegrityError(msg))
+        try:
+            manifest, digest = checked(data, where, expected_digest, expected_platform)
+        except IntegrityError as e:
+            refusals.insert(0, e)
             continue
-        break
-    else:
-        if shared and not expected_digest and isinstance(refusals[0], StoreNotFound):
-            msg = (f"{refusals[0]} (a folder named {SHARED_FOLDER} holds the parts of every pack pushed there and one "
-                   "manifest-HEX.json per release: restore through the lock push wrote, or name one of those manifests)")
-            raise StoreNotFound(msg) from refusals[0]
-        raise refusals[0]  # the changed manifest, or else the one this location should have had
-    manifest = loads(data, where)
-    if expected_platform is not None and manifest.platform != expected_platform:
-        msg = (f"{where} is built for {short(manifest.platform)}, but its lock entry says {short(expected_platform)}; "
-               "the lock was edited or damaged: write it again with `prebake push` or `prebake lock`")
-        raise UsageError(msg)
-    return PackSource(store, manifest, digest)
+        return PackSource(store, manifest, digest, data)
+    if shared and not expected_digest and isinstance(refusals[0], StoreNotFound):
+        msg = (f"{refusals[0]} (a folder named {SHARED_FOLDER} holds the parts of every pack pushed there and one "
+               "manifest-HEX.json per release: restore through the lock push wrote, or name one of those manifests)")
+        raise StoreNotFound(msg) from refusals[0]
+    raise refusals[0]  # the changed manifest, or else the one this location should have had
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from .errors import (
 )
 from .extract import Journal, PartWriter, finish_folders, read_journal, undo
 from .gate import Gate, rooted, under
-from .locate import PackSource, fetch_manifest, resolve
+from .locate import PackSource, Wanted, checked, fetch_manifest, resolve
 from .manifest import Manifest, Part, env_needs_leave
 from .progress import Progress, execution_count, size_text
 from .relocate import Relocation, check_free, moved
@@ -310,6 +310,32 @@ def _state(root: Path) -> Path:
 
 def marker_path(root: Path, name: str) -> Path:
     return _state(root) / "installed" / f"{name}.json"
+
+
+def kept_manifest_path(root: Path, name: str) -> Path:
+    """The manifest of the installed pack `name`, kept beside its marker: a lock's restore of what
+    is already here needs no network (re-running a notebook's restore cell, offline included)."""
+    return _state(root) / "installed" / f"{name}.manifest"
+
+
+def _installed_as(marker: dict, digest: str, manifest: Manifest) -> bool:
+    """Whether the marker says this very pack is restored here (at its conda prefix, if any)."""
+    at = manifest.conda.prefix if manifest.conda is not None else None
+    return marker.get("digest") == digest and marker.get("prefix") == at
+
+
+def _restored_here(wanted: Wanted, options: RestoreOptions) -> PackSource | None:
+    """The pack a lock pins, when it is the one restored here: its kept manifest, checked against
+    the lock like a fetched one. None when anything differs (the restore then fetches it)."""
+    if wanted.digest is None or options.prefix:
+        return None
+    marker = installed(options.root, wanted.label)
+    try:
+        data = kept_manifest_path(options.root, wanted.label).read_bytes()
+        manifest, digest = checked(data, "the kept manifest", wanted.digest, wanted.platform)
+    except (OSError, PrebakeError):
+        return None
+    return PackSource(None, manifest, digest, data) if _installed_as(marker, digest, manifest) else None
 
 
 def installed(root: Path, name: str) -> dict:
@@ -666,12 +692,13 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     result = RestoreResult(manifest.name, manifest.version, source.digest, redact(location))
     marker = installed(root, manifest.name)
     at = manifest.conda.prefix if manifest.conda is not None else None
-    if marker.get("digest") == source.digest and marker.get("prefix") == at:
+    if _installed_as(marker, source.digest, manifest):
         result.skipped = True
         if options.apply_env:
             apply_env(manifest, root)
         return result
     check_platform(manifest, options.force)
+    assert source.store is not None, "only a manifest restored here comes without its store"
     started = time.perf_counter()
     state = _state(root)
     # A conda pack's parts are kept apart per prefix: parts verified at one prefix are not done at another.
@@ -742,6 +769,7 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
         raise
     marker = {"name": manifest.name, "version": manifest.version, "digest": source.digest,
               "location": redact(location), "folders": sorted(finished.made), **({"prefix": at} if at else {})}
+    atomic_write(kept_manifest_path(root, manifest.name), source.data)
     atomic_write(marker_path(root, manifest.name), json.dumps(marker).encode())
     shutil.rmtree(progress_dir, ignore_errors=True)
     if options.apply_env:
@@ -830,6 +858,11 @@ def _restore_each(source: str | os.PathLike, options: RestoreOptions, results: R
     packs = resolve(source)
     moved_before: list[str] = []  # the lock's conda packs moved to options.prefix: one folder holds one environment
     for wanted in packs:
+        here = _restored_here(wanted, options)
+        if here is not None:
+            where = installed(options.root, wanted.label).get("location", "")
+            results.append(restore_pack(here, where, options, wanted.allow_env, progress))
+            continue
         failures: list[str] = []
         for location in wanted.locations:
             try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from prebake.errors import IntegrityError, PlatformMismatch, StoreNotFound, UsageError
+from prebake.errors import IntegrityError, PlatformMismatch, StoreError, StoreNotFound, UsageError
 from prebake.manifest import Platform
 from prebake.restore import marker_path, restore
 from prebake.runtime import current_platform
@@ -279,3 +279,25 @@ def test_a_bad_connections_setting_is_one_line_naming_it(tmp_path: Path, monkeyp
     with pytest.raises(UsageError, match=r"connections '.*' must be a whole number .*PREBAKE_CONNECTIONS"):
         restore(tmp_path / "pack", root=tmp_path / "root", progress=False)
     assert not (tmp_path / "root").exists()
+
+
+def test_a_locks_pack_already_restored_here_needs_no_network(tmp_path: Path, packed) -> None:
+    """Re-running a notebook's restore cell: the pack a lock pins, restored here, is a no-op read
+    from the manifest kept with its marker, even when no location answers, and loads no HTTP
+    stack. A kept manifest that is not the pinned one is not trusted: the restore fetches."""
+    from prebake.lock import Lock, LockedPack, dump
+
+    root = tmp_path / "root"
+    restore(tmp_path / "pack", root=root, progress=False)
+    lock = tmp_path / "prebake.lock"
+    dump(Lock((LockedPack("app", "1.0", packed.digest, ("http://127.0.0.1:9/nothing-listens-here",)),)), lock)
+    script = ("import sys\nfrom prebake.restore import restore\n"
+              f"[result] = restore({str(lock)!r}, root={str(root)!r}, progress=False)\n"
+              "assert result.skipped, result\n"
+              "assert 'requests' not in sys.modules and 'prebake.stores.http' not in sys.modules, 'an HTTP stack was loaded'\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    kept = root / "var/lib/prebake/installed/app.manifest"
+    kept.write_bytes(kept.read_bytes() + b" ")
+    with pytest.raises(StoreError, match="cannot connect"):
+        restore(lock, root=root, progress=False)
