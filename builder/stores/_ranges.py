@@ -19,6 +19,10 @@ from . import CHUNK, SpeedFloor
 SEGMENT = 16 * 1024 * 1024
 """The largest range of one request; a part is cut into `width` ranges of at least MIN_SEGMENT."""
 MIN_SEGMENT = 2 * 1024 * 1024
+PROBE = 1024 * 1024
+"""Bytes of a file read on one connection before deciding whether to split the rest into ranges."""
+LINK_BOUND = 0.5
+"""Split when the reader waited on the link for more than this share of the probe's time."""
 AHEAD_BYTES = 32 * 1024 * 1024
 """Ranges of a part that arrived before their turn, held in memory: at most this many bytes' worth
 (and at least one range) beyond those in flight."""
@@ -87,23 +91,53 @@ def worth_ranges(offset: int, size: int | None, width: int) -> bool:
 
 
 def ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, size: int, width: int) -> Iterator[bytes]:
-    """Stream the first range while other threads fetch the next ones, yielded in order; the
-    bytes are cut into about `width` ranges (MIN_SEGMENT to SEGMENT each), so a part of any size
-    rides `width` connections.
+    """Bytes [offset, size) of a file, on one connection while that keeps up with the reader, else
+    on about `width` at once (ranges fetched by threads, yielded in order).
 
-    `width` requests stay in flight until the last range (`width - 1` while the first one streams
-    here): a range that arrives starts the next one at once, not when its turn to be read comes.
-    Started only as ranges were read, the requests of a batch ended together and the next batch
-    waited for the reader, so a part rode 3 of 4 connections or fewer (on a link capped at 25 MB/s
-    per connection, 65-70 MB/s of 100). Ranges that arrived before their turn wait in memory, at
-    most AHEAD_BYTES of them beyond those in flight."""
-    step = min(SEGMENT, max(MIN_SEGMENT, -(-(size - offset) // width)))
-    bounds = [(start, min(start + step, size)) for start in range(offset, size, step)]
+    The first PROBE bytes come over one request for the whole rest of the file. When the reader
+    spent more than LINK_BOUND of that time waiting for them (a link that caps each connection, as
+    Drive and CDNs do, or a distant server), the request goes on only to the end of its range and
+    the rest is fetched as ranges (_split); otherwise it goes on to the end, alone: over a link as
+    fast as the reader, extra connections cost the restore 10-15% (threads, requests, the server's
+    work) and gained nothing."""
+    first = fetch(offset, size)
+    try:
+        position, waited = offset, 0.0
+        began = asked = time.monotonic()
+        for chunk in first:
+            waited += time.monotonic() - asked
+            yield chunk
+            position += len(chunk)
+            asked = time.monotonic()
+            if position - offset >= PROBE:
+                break
+        if position >= size or waited <= LINK_BOUND * (asked - began):
+            yield from first  # the reader set the pace (or the file is done): one connection keeps up
+            return
+        yield from _split(first, fetch, position, size, width)
+    finally:
+        first.close()
+
+
+def _split(first: Iterator[bytes], fetch: Callable[[int, int], Iterator[bytes]], position: int, size: int,
+           width: int) -> Iterator[bytes]:
+    """The rest of a file from `position`: `first` (a request that reached `position`) goes on to
+    the end of the first range while other threads fetch the next ones.
+
+    `width` requests stay in flight until the last range (`width - 1` while `first` streams): a
+    range that arrives starts the next one at once, not when its turn to be read comes. Started
+    only as ranges were read, the requests of a batch ended together and the next batch waited for
+    the reader, so a part rode 3 of 4 connections or fewer (on a link capped at 25 MB/s per
+    connection, 65-70 MB/s of 100). Ranges that arrived before their turn wait in memory, at most
+    AHEAD_BYTES of them beyond those in flight."""
+    step = min(SEGMENT, max(MIN_SEGMENT, -(-(size - position) // width)))
+    cut = min(size, position + step)
+    bounds = [(start, min(start + step, size)) for start in range(cut, size, step)]
     most_ahead = width + max(1, AHEAD_BYTES // step)  # in flight, plus arrived and waiting
     lock = threading.RLock()  # a future already done runs its callback in submit's caller
     ahead: deque[Future[bytes]] = deque()
     flying = width - 1
-    next_index = 1
+    next_index = 0
     stopped = False
 
     def refill(_: Future[bytes] | None = None) -> None:
@@ -120,7 +154,17 @@ def ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, si
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="prebake-range") as pool:
         refill()
         try:
-            yield from fetch(*bounds[0])
+            for chunk in first:
+                if position + len(chunk) >= cut:
+                    yield chunk[: cut - position]
+                    position = cut
+                    break
+                yield chunk
+                position += len(chunk)
+            if position < cut:
+                msg = f"the connection ended at byte {position}, before the end of its range at {cut}"
+                raise TransientStoreError(msg)
+            first.close()
             with lock:
                 flying = width
             refill()

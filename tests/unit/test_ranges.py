@@ -6,14 +6,16 @@ from __future__ import annotations
 import threading
 import time
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prebake.stores import _ranges
-from prebake.stores._ranges import MIN_SEGMENT, ordered_ranges
+from prebake.stores._ranges import ordered_ranges
 
 
 class _Link:
-    """A fake server: each range takes its drawn time; records how many run at once."""
+    """A fake server: each request sends 64 KiB pieces, `delay` seconds apart (drawn in turn from
+    `delays`); records how many requests run at once."""
 
     def __init__(self, data: bytes, delays: list[float]) -> None:
         self.data, self.delays = data, delays
@@ -27,41 +29,69 @@ class _Link:
             self.running += 1
             self.most = max(self.most, self.running)
         try:
-            time.sleep(delay)
-            yield self.data[start:end]
+            for piece in range(start, end, 64 * 1024):
+                time.sleep(delay)
+                yield self.data[piece : min(end, piece + 64 * 1024)]
         finally:
             with self.lock:
                 self.running -= 1
 
 
-@settings(max_examples=25, deadline=None)
-@given(ranges=st.integers(1, 12), width=st.integers(2, 6), delays=st.lists(st.floats(0, 0.01), min_size=1, max_size=8))
-def test_ranges_arrive_whole_and_in_order_with_at_most_width_requests(ranges: int, width: int, delays: list[float]) -> None:
-    data = bytes(range(256)) * (ranges * MIN_SEGMENT // 256)
-    link = _Link(data, delays)
-    assert b"".join(ordered_ranges(link.fetch, 0, len(data), width)) == data
+@pytest.fixture
+def small_ranges(monkeypatch):
+    """Ranges of 64 KiB to 256 KiB and a probe of 128 KiB, so that a file of a few MB is many ranges."""
+    monkeypatch.setattr(_ranges, "SEGMENT", 256 * 1024)
+    monkeypatch.setattr(_ranges, "MIN_SEGMENT", 64 * 1024)
+    monkeypatch.setattr(_ranges, "PROBE", 128 * 1024)
+    monkeypatch.setattr(_ranges, "AHEAD_BYTES", 512 * 1024)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(size=st.integers(1, 3 * 1024 * 1024), width=st.integers(2, 6), delays=st.lists(st.floats(0, 0.002), min_size=1, max_size=8))
+def test_ranges_arrive_whole_and_in_order_with_at_most_width_requests(small_ranges, size: int, width: int,
+                                                                       delays: list[float]) -> None:
+    data = bytes(range(256)) * (size // 256 + 1)
+    link = _Link(data[:size], delays)
+    assert b"".join(ordered_ranges(link.fetch, 0, size, width)) == data[:size]
     assert link.most <= width
 
 
-def test_a_slow_range_does_not_hold_back_the_requests_after_it(monkeypatch) -> None:
+def test_a_link_as_fast_as_the_reader_keeps_one_connection(small_ranges) -> None:
+    data = bytes(4 * 1024 * 1024)
+    link = _Link(data, [0.0])
+    got = bytearray()
+    for chunk in ordered_ranges(link.fetch, 0, len(data), 4):
+        got += chunk
+        time.sleep(0.001)  # the reader (decompression, files) sets the pace
+    assert got == data and link.started == 1
+
+
+def test_a_link_slower_than_the_reader_is_split_into_ranges(small_ranges) -> None:
+    data = bytes(range(256)) * (4 * 1024 * 1024 // 256)
+    link = _Link(data, [0.002])
+    assert b"".join(ordered_ranges(link.fetch, 0, len(data), 4)) == data
+    assert link.started > 4 and link.most == 4
+
+
+def test_a_slow_range_does_not_hold_back_the_requests_after_it(small_ranges) -> None:
     """While the reader waits on a slow range, the ones after it keep `width` requests in flight
-    (up to AHEAD_BYTES waiting in memory): they used to start only as ranges were read. (Ranges of
-    1 KiB here, so that a part is many ranges, as a part of hundreds of MB is.)"""
-    segment, ahead = 1024, 8 * 1024
-    monkeypatch.setattr(_ranges, "SEGMENT", segment)
-    monkeypatch.setattr(_ranges, "MIN_SEGMENT", segment)
-    monkeypatch.setattr(_ranges, "AHEAD_BYTES", ahead)
-    width, ranges = 4, 20
-    data = bytes(range(256)) * (ranges * segment // 256)
+    (up to AHEAD_BYTES waiting in memory): they used to start only as ranges were read."""
+    width, segment = 4, 256 * 1024
+    data = bytes(range(256)) * (6 * 1024 * 1024 // 256)
     release = threading.Event()
     started: list[int] = []
-    expected = width + ahead // segment  # in flight, and waiting in memory, while range 1 hangs
+    expected = 1 + width + (512 * 1024) // segment  # the first request, then in flight and waiting while one hangs
+    hung: list[int] = []
 
     def fetch(start: int, end: int):
-        started.append(start // segment)
-        if start // segment == 1:
+        started.append(start)
+        if start and not hung:  # the first range after the probe's request hangs until the others are under way
+            hung.append(start)
             assert release.wait(10), "the ranges after a slow one never started"
-        yield data[start:end]
+        for piece in range(start, end, 64 * 1024):
+            if not start:
+                time.sleep(0.002)  # a slow link: the probe finds the reader waiting
+            yield data[piece : min(end, piece + 64 * 1024)]
 
     reached: list[bool] = []
 
@@ -76,8 +106,7 @@ def test_a_slow_range_does_not_hold_back_the_requests_after_it(monkeypatch) -> N
     watcher.start()
     assert b"".join(ordered_ranges(fetch, 0, len(data), width)) == data
     watcher.join()
-    assert reached == [True], f"only {expected} ranges may be asked for while range 1 hangs, and all of them should be"
-    assert len(started) == ranges
+    assert reached == [True], f"{expected} requests may be under way while one range hangs, and all of them should be"
 
 
 @given(sizes=st.lists(st.integers(0, 10**9), min_size=1, max_size=40), jobs=st.integers(1, 8), connections=st.integers(1, 32))
