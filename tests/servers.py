@@ -7,6 +7,7 @@ prebake's real HTTP code (requests, urllib3's Retry, Range resumes) talks to it 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -94,6 +95,12 @@ class FolderServer(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
         self._thread.join()
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that closes its connection (a restore that stops a request at the end of its
+        range, or a test that cuts one) is not the server's error; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def count(self, name: str, sent: int) -> None:
         with self._lock:
