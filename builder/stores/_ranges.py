@@ -90,7 +90,8 @@ def worth_ranges(offset: int, size: int | None, width: int) -> bool:
     return size is not None and width > 1 and size - offset >= 2 * MIN_SEGMENT
 
 
-def ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, size: int, width: int) -> Iterator[bytes]:
+def ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, size: int, width: int,
+                   probe: bool = True) -> Iterator[bytes]:
     """Bytes [offset, size) of a file, on one connection while that keeps up with the reader, else
     on about `width` at once (ranges fetched by threads, yielded in order).
 
@@ -99,19 +100,20 @@ def ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, si
     Drive and CDNs do, or a distant server), the request goes on only to the end of its range and
     the rest is fetched as ranges (_split); otherwise it goes on to the end, alone: over a link as
     fast as the reader, extra connections cost the restore 10-15% (threads, requests, the server's
-    work) and gained nothing."""
+    work) and gained nothing. Without `probe` (a store whose reads return whole, so that there is
+    no stream to time) the file is split from the start."""
     first = fetch(offset, size)
     try:
         position, waited = offset, 0.0
         began = asked = time.monotonic()
-        for chunk in first:
+        for chunk in first if probe else ():
             waited += time.monotonic() - asked
             yield chunk
             position += len(chunk)
             asked = time.monotonic()
             if position - offset >= PROBE:
                 break
-        if position >= size or waited <= LINK_BOUND * (asked - began):
+        if probe and (position >= size or waited <= LINK_BOUND * (asked - began)):
             yield from first  # the reader set the pace (or the file is done): one connection keeps up
             return
         yield from _split(first, fetch, position, size, width)

@@ -275,15 +275,21 @@ class FsspecStore(Store):
             yield from self._stream(name, offset)
             return
         if worth_ranges(offset, size, self.parallel_ranges):
-            yield from ordered_ranges(lambda start, end: self._range(name, start, end), offset, size, self.parallel_ranges)
+            # Each read is one request that returns whole, so there is no stream to time: always split.
+            yield from ordered_ranges(lambda start, end: self._blocks(name, start, end), offset, size, self.parallel_ranges,
+                                      probe=False)
             return
-        for start in range(offset, size, BLOCK):
-            end = min(start + BLOCK, size)
+        yield from self._blocks(name, offset, size)
+
+    def _blocks(self, name: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes [start, end) of `name` in requests of BLOCK bytes, one after the other."""
+        for first in range(start, end, BLOCK):
+            last = min(first + BLOCK, end)
             got = 0
-            for piece in self._range(name, start, end):
+            for piece in self._range(name, first, last):
                 got += len(piece)
                 yield piece
-            if got < end - start:  # the file is shorter than asked: the caller's size check says so
+            if got < last - first:  # the file is shorter than asked: the caller's size check says so
                 return
 
     def _get(self, name: str, start: int, end: int | None, advice: str) -> bytes:

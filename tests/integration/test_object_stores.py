@@ -23,7 +23,7 @@ from prebake.manifest import loads
 from prebake.pack import PackOptions, pack_tree
 from prebake.push import push
 from prebake.stores import open_destination, open_store
-from prebake.stores.fsspec import FsspecStore, _mapped
+from prebake.stores.fsspec import BLOCK, FsspecStore, _mapped
 
 from ..conftest import run_cli
 from ..object_servers import FaultProxy, GcsEmulator, MotoServer, gcs_error, s3_error
@@ -139,6 +139,17 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     return errors[0]
 
 
+def refused_restore(server, env, answer: bytes, source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    capsys: pytest.CaptureFixture[str]) -> str:
+    """The one error line of `prebake restore SOURCE` when every request gets `answer` (a refusal
+    the server itself does not make, played by the proxy in front of it); exit status 4."""
+    with FaultProxy(("127.0.0.1", server.port)) as proxy:
+        env(monkeypatch, tmp_path, proxy.url)
+        proxy.canned = answer
+        assert run_cli("restore", source, "--root", str(tmp_path / "root")) == 4
+    return one_line_error(capsys)
+
+
 def lock_location(lock: Path) -> tuple[str, str]:
     [entry] = load(lock).packs
     return entry.locations[0], entry.digest
@@ -173,6 +184,8 @@ def test_s3_push_then_restore_from_the_lock_and_from_the_manifest_url(moto, pack
         big = big_part(pack)
         ranges = [r.headers.get("range") for r in proxy.requests if r.method == "GET" and r.path.split("?")[0].endswith(big)]
         assert len(ranges) >= 2 and all(ranges), ranges
+        spans = [int(end) + 1 - int(start) for start, end in (r.removeprefix("bytes=").split("-") for r in ranges)]
+        assert max(spans) <= BLOCK, f"a read of {max(spans)} bytes: each request reads a block at most, so a part streams"
         assert not [r for r in proxy.requests if r.method == "HEAD" and big in r.path]
         assert run_cli("restore", manifest_url(lock), "--root", str(tmp_path / "again"), "-q") == 0
         assert tree(tmp_path / "again" / "opt" / "objects") == source_tree(pack)
@@ -317,11 +330,7 @@ def test_s3_without_credentials_says_where_they_are_read_from(moto, tmp_path, mo
      "the credentials have expired or were revoked (ExpiredToken: The provided token has expired.); renew them (`aws sso login`"),
 ], ids=["wrong-region", "expired-token"])
 def test_s3_wrong_region_and_expired_credentials(moto, tmp_path, monkeypatch, capsys, answer, expected):
-    with FaultProxy(("127.0.0.1", moto.port)) as proxy:
-        s3_env(monkeypatch, tmp_path, proxy.url)
-        proxy.canned = answer
-        assert run_cli("restore", "s3://packs-eu/packs/parts/manifest.json", "--root", str(tmp_path / "root")) == 4
-    line = one_line_error(capsys)
+    line = refused_restore(moto, s3_env, answer, "s3://packs-eu/packs/parts/manifest.json", tmp_path, monkeypatch, capsys)
     assert line.startswith("prebake: error: s3://packs-eu/packs/parts/manifest.json: ")
     assert expected in line
 
@@ -561,11 +570,7 @@ def test_gcs_a_push_to_a_missing_bucket_is_refused_and_creates_nothing(gcs, pack
      "Google refused the request (HTTP 401: Anonymous caller does not have storage.objects.get access"),
 ], ids=["403", "401-anonymous"])
 def test_gcs_refusals_say_what_to_fix_in_one_line(gcs, tmp_path, monkeypatch, capsys, answer, expected):
-    with FaultProxy(("127.0.0.1", gcs.port)) as proxy:
-        gcs_env(monkeypatch, tmp_path, proxy.url)
-        proxy.canned = answer
-        assert run_cli("restore", "gs://guarded/packs/parts/manifest.json", "--root", str(tmp_path / "root")) == 4
-    line = one_line_error(capsys)
+    line = refused_restore(gcs, gcs_env, answer, "gs://guarded/packs/parts/manifest.json", tmp_path, monkeypatch, capsys)
     assert line.startswith("prebake: error: gs://guarded/packs/parts/manifest.json: ") and expected in line
     assert "GOOGLE_APPLICATION_CREDENTIALS" in line or "roles/storage.objectViewer" in line
 

@@ -66,6 +66,14 @@ def test_a_link_as_fast_as_the_reader_keeps_one_connection(small_ranges) -> None
     assert got == data and link.started == 1
 
 
+def test_without_a_probe_a_file_is_split_from_the_start(small_ranges) -> None:
+    """A store whose reads return whole (fsspec) has no stream to time: it always splits."""
+    data = bytes(range(256)) * (4 * 1024 * 1024 // 256)
+    link = _Link(data, [0.0])
+    assert b"".join(ordered_ranges(link.fetch, 0, len(data), 4, probe=False)) == data
+    assert link.started > 4
+
+
 def test_a_link_slower_than_the_reader_is_split_into_ranges(small_ranges) -> None:
     data = bytes(range(256)) * (4 * 1024 * 1024 // 256)
     link = _Link(data, [0.002])
