@@ -28,6 +28,7 @@ import mmap
 import os
 import re
 import stat
+import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +46,12 @@ _BAD_NAME_PARTS = frozenset(("", ".", ".."))
 _DEVICE_KINDS = {b"3": "character device", b"4": "block device", b"6": "fifo"}
 _MAX_MTIME = 2**40  # seconds; a base-256 field could carry more than utime takes
 _FIELDS = ((100, 108, "mode"), (124, 136, "size"), (136, 148, "mtime"))
+if sys.getfilesystemencoding() == "utf-8" and sys.getfilesystemencodeerrors() == "surrogateescape":
+    # os.fsdecode and os.fsencode as bound methods, without their lookups on every member
+    _fsdecode = functools.partial(bytes.decode, encoding="utf-8", errors="surrogateescape")
+    _fsencode = functools.partial(str.encode, encoding="utf-8", errors="surrogateescape")
+else:  # a C or Latin-1 locale without UTF-8 mode: names as the file system calls take them
+    _fsdecode, _fsencode = os.fsdecode, os.fsencode
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -142,7 +149,7 @@ class Journal:
 
     def record(self, kind: str, path: str) -> None:
         assert self._map is not None, "a closed journal records nothing"
-        data = (kind + path).encode("utf-8", "surrogateescape") + b"\0"  # os.fsencode, without its lookups
+        data = _fsencode(kind + path) + b"\0"
         end = self._used + len(data)
         if end > len(self._map):
             self._grow(end)
@@ -307,11 +314,11 @@ class PartWriter:
             self._data_left = size
             return
         if self._meta:
-            name = self._long(_LONGNAME, header[0:100]).decode("utf-8", "surrogateescape")  # os.fsdecode, without its lookups
-            linkname = self._long(_LONGLINK, header[157:257]).decode("utf-8", "surrogateescape")
+            name = _fsdecode(self._long(_LONGNAME, header[0:100]))
+            linkname = _fsdecode(self._long(_LONGLINK, header[157:257]))
         else:  # no GNU long name record before this header (the common case)
-            name = header[0:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            linkname = header[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            name = _fsdecode(header[0:100].split(b"\0", 1)[0])
+            linkname = _fsdecode(header[157:257].split(b"\0", 1)[0])
         self._start(kind, size, mode & 0o7777, mtime, name, linkname)
 
     def _long(self, kind: bytes, field: bytes) -> bytes:

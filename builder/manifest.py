@@ -135,6 +135,11 @@ MAX_MANIFEST_BYTES = 16 * 2**20
 """A manifest or lock larger than this is refused unread (a real one is a few KiB per part)."""
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
+
+def is_name(value: str) -> bool:
+    """Whether `value` may name a pack or a part: a file name in any folder, never a path."""
+    return bool(_NAME.fullmatch(value))
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -255,7 +260,7 @@ def _refuse(source: str, what: str) -> UsageError:
 def validate(manifest: Manifest, source: str) -> None:
     """Refuse manifests whose names, paths or environment could act outside the pack's prefixes."""
     for label, value in (("name", manifest.name), ("version", manifest.version)):
-        if not _NAME.fullmatch(value):
+        if not is_name(value):
             raise _refuse(source, f"{label} {value!r} must be letters, digits and . _ + - (at most 128)")
     if not manifest.prefixes:
         raise _refuse(source, "it lists no prefixes")
@@ -271,7 +276,7 @@ def validate(manifest: Manifest, source: str) -> None:
             raise _refuse(source, f"prefix {prefix} lies inside prefix {outer}")
     names = [part.name for part in manifest.parts]
     for part in manifest.parts:
-        if not _NAME.fullmatch(part.name) or part.name.endswith((".done", ".journal")):
+        if not is_name(part.name) or part.name.endswith((".done", ".journal")):
             raise _refuse(source, f"part name {part.name!r} is not a plain file name")
         if not _SHA256.fullmatch(part.sha256):
             raise _refuse(source, f"{part.name} has sha256 {part.sha256!r}, not 64 lowercase hex digits")

@@ -57,9 +57,9 @@ from .errors import (
     api,
 )
 from .extract import Journal, PartWriter, finish_folders, read_journal, undo
-from .gate import Gate, rooted, under
+from .gate import Gate, rooted
 from .locate import PackSource, Wanted, checked, fetch_manifest, resolve
-from .manifest import Manifest, Part, env_needs_leave
+from .manifest import Manifest, Part, env_needs_leave, is_name
 from .progress import Progress, execution_count, size_text
 from .relocate import Relocation, check_free, moved
 from .runtime import current_platform, drift, mismatches
@@ -327,7 +327,7 @@ def _installed_as(marker: dict, digest: str, manifest: Manifest) -> bool:
 def _restored_here(wanted: Wanted, options: RestoreOptions) -> PackSource | None:
     """The pack a lock pins, when it is the one restored here: its kept manifest, checked against
     the lock like a fetched one. None when anything differs (the restore then fetches it)."""
-    if wanted.digest is None or options.prefix:
+    if wanted.digest is None or options.prefix or not is_name(wanted.label):  # (a lock's names are pack names)
         return None
     marker = installed(options.root, wanted.label)
     try:
@@ -335,7 +335,8 @@ def _restored_here(wanted: Wanted, options: RestoreOptions) -> PackSource | None
         manifest, digest = checked(data, "the kept manifest", wanted.digest, wanted.platform)
     except (OSError, PrebakeError):
         return None
-    return PackSource(None, manifest, digest, data) if _installed_as(marker, digest, manifest) else None
+    here = manifest.name == wanted.label and _installed_as(marker, digest, manifest)
+    return PackSource(None, manifest, digest, data) if here else None
 
 
 def installed(root: Path, name: str) -> dict:
@@ -596,18 +597,16 @@ def _undo_record(gate: Gate, record: Path) -> list[str]:
     return undo(gate, written, made)
 
 
-def _recover(root: Path, state: Path, keep: Path, prefixes: tuple[str, ...]) -> None:
+def _recover(root: Path, state: Path, keep: Path) -> None:
     """Undo what restores that were killed left unverified (their parts' journals); a folder whose
-    pack has no verified part is forgotten, the others keep their parts so their restores resume,
-    unless they share a prefix with the pack restored now (`prefixes`, its records in `keep`): it
-    may write over their files (a newer release of the same pack does), and records that vouch
-    for bytes that are no longer there would let that pack's next restore skip them."""
+    pack has no verified part is forgotten, the others keep their parts so their restores resume
+    (after _drop_changed)."""
     partial = state / "partial"
     folders = sorted(partial.iterdir()) if partial.is_dir() else []
     for folder in folders:
         journals = sorted(folder.glob("*.journal"))
-        spec = json.loads((folder / "gate.json").read_text()) if journals or (folder / "gate.json").is_file() else None
         if journals:
+            spec = json.loads((folder / "gate.json").read_text())
             with Gate(root, tuple(spec["prefixes"]), tuple(spec["symlinks"]), state) as gate:
                 for journal in journals:
                     kept = _undo_record(gate, journal)
@@ -618,14 +617,31 @@ def _recover(root: Path, state: Path, keep: Path, prefixes: tuple[str, ...]) -> 
                             recorder.record("d", path)
                         recorder.close()
                     journal.unlink()
-        if folder == keep:
-            continue
-        overlaps = spec is None or any(under(a, b) or under(b, a) for a in spec["prefixes"] for b in prefixes)
-        if overlaps or not any(folder.glob("*.done")):
-            # Another pack's folder with verified parts stays while nothing restored here can
-            # touch its files: its records are all that can resume (or, if that pack turns out
-            # unsafe, undo) those files.
+        if folder != keep and not any(folder.glob("*.done")):
+            # Another pack's folder with verified parts stays: its records are all that can
+            # resume (or, if that pack turns out unsafe, undo) those files.
             shutil.rmtree(folder)
+
+
+def _drop_changed(gate: Gate, progress_dir: Path) -> None:
+    """Forget the verified parts whose files changed since they were verified, so that this run
+    restores them again: another pack restored in between may have written over them (a newer
+    release of the same pack does), and a record that vouched for bytes no longer there let a
+    rolled-back lock skip its parts. A part's record is closed after its last file is written, so
+    a file still its own was changed (ctime, which nothing can set back) no later than the
+    record; one replaced or removed since is missing or newer."""
+    for record in progress_dir.glob("*.done"):
+        recorded = record.stat().st_mtime_ns
+        for path in read_journal(record)[0]:
+            try:
+                folder, leaf = gate.parent(path, create=False)
+                changed = os.stat(leaf, dir_fd=folder, follow_symlinks=False).st_ctime_ns > recorded
+            except (OSError, PrebakeError):
+                changed = True
+            if changed:
+                log.info("%s: files it wrote changed since it was verified; restoring it again", record.stem)
+                record.unlink()
+                break
 
 
 class _Finished:
@@ -658,16 +674,20 @@ class _Finished:
 def _ranges_for(todo: list[Part], jobs: int, connections: int) -> Callable[[Part | None], int]:
     """How many ranges a part is fetched as. Links that cap each connection (Drive, CDNs) are
     filled by several streams at once, about `connections` requests in all over the parts in
-    flight, shared by packed size: a part twice the mean size gets twice the connections. With an
-    even share, the largest part (a model's weights) was still downloading alone at the end over
-    its share of the connections, while the link had room for all of them. None: the even share."""
-    width = len(todo) and min(jobs, len(todo))
+    flight: each part its even share, or more when it is a large part of the first parts the
+    restore starts (taken heaviest first), in proportion to its packed size among them. With an
+    even share only, the largest part (a model's weights) was still downloading alone at the end
+    over its share of the connections. At most 2 x `connections` requests run at once (every part
+    in flight its even share, plus the shares by size, which sum to `connections`). None: the
+    even share."""
+    width = min(jobs, len(todo))
     even = connections / max(1, width)
-    mean = sum(part.size for part in todo) / max(1, len(todo))
+    first = sorted(todo, key=lambda part: part.weight, reverse=True)[:width]
+    first_bytes = sum(part.size for part in first)
 
     def ranges(part: Part | None) -> int:
-        share = even if part is None or not mean else even * part.size / mean
-        return max(1, min(connections, math.ceil(share)))
+        by_size = connections * part.size / first_bytes if part is not None and first_bytes else 0
+        return max(1, min(connections, math.ceil(max(even, by_size))))
 
     return ranges
 
@@ -710,8 +730,10 @@ def restore_pack(source: PackSource, location: str, options: RestoreOptions, all
     with where.gate() as gate:
         for whiteout in manifest.whiteouts:  # a whiteout the gate refuses fails the restore before any write
             gate.check_removal(whiteout)
-    _recover(root, state, keep=progress_dir, prefixes=manifest.prefixes)
+    _recover(root, state, keep=progress_dir)
     progress_dir.mkdir(parents=True, exist_ok=True)
+    with where.gate() as gate:
+        _drop_changed(gate, progress_dir)
     atomic_write(progress_dir / "gate.json", json.dumps({"prefixes": manifest.prefixes, "symlinks": manifest.symlinks}).encode())
     todo = [p for p in manifest.parts if not (progress_dir / f"{p.name}.done").exists()]
     finished = _Finished(progress_dir)

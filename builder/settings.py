@@ -26,7 +26,7 @@ class Setting:
 
 STATE_DIR = Setting("PREBAKE_STATE_DIR", "", "where restores keep their journals and markers (default ROOT/var/lib/prebake)")
 WORKERS = Setting("PREBAKE_WORKERS", "processes", "restore parts in worker 'processes' or 'threads'")
-CONNECTIONS = Setting("PREBAKE_CONNECTIONS", "8", "requests a restore keeps in flight over the network (parts, and ranges of them)")
+CONNECTIONS = Setting("PREBAKE_CONNECTIONS", "8", "requests a restore keeps in flight over a network that caps each connection (parts, and ranges of them)")
 CACHE = Setting("PREBAKE_CACHE", "", "where builds keep fetched files (default $XDG_CACHE_HOME/prebake, else ~/.cache/prebake)")
 RUNTIME = Setting("PREBAKE_RUNTIME", "2026.07", "the Colab runtime that new recipes and notebook conversions target")
 IMAGES_DIR = Setting("PREBAKE_IMAGES_DIR", "", "a folder of runtime facts to use instead of the shipped images/")

@@ -23,9 +23,9 @@ PROBE = 1024 * 1024
 """Bytes of a file read on one connection before deciding whether to split the rest into ranges."""
 LINK_BOUND = 0.5
 """Split when the reader waited on the link for more than this share of the probe's time."""
-AHEAD_BYTES = 32 * 1024 * 1024
-"""Ranges of a part that arrived before their turn, held in memory: at most this many bytes' worth
-(and at least one range) beyond those in flight."""
+AHEAD_BYTES = 64 * 1024 * 1024
+"""What a part's ranges hold in memory, in flight or arrived before their turn: about this many
+bytes (ranges are cut smaller for a wide part), or `width` + 1 ranges of MIN_SEGMENT if more."""
 
 
 def range_header(offset: int, end: int | None) -> dict[str, str]:
@@ -130,14 +130,15 @@ def _split(first: Iterator[bytes], fetch: Callable[[int, int], Iterator[bytes]],
     range that arrives starts the next one at once, not when its turn to be read comes. Started
     only as ranges were read, the requests of a batch ended together and the next batch waited for
     the reader, so a part rode 3 of 4 connections or fewer (on a link capped at 25 MB/s per
-    connection, 65-70 MB/s of 100). Ranges that arrived before their turn wait in memory, at most
-    AHEAD_BYTES of them beyond those in flight."""
-    step = min(SEGMENT, max(MIN_SEGMENT, -(-(size - position) // width)))
+    connection, 65-70 MB/s of 100). Ranges that arrived before their turn wait in memory; with
+    those in flight they hold about AHEAD_BYTES at most (ranges are cut smaller for a wide part)."""
+    fits = max(MIN_SEGMENT, AHEAD_BYTES // (width + 1))  # so that width + 1 ranges hold AHEAD_BYTES at most
+    step = min(SEGMENT, fits, max(MIN_SEGMENT, -(-(size - position) // width)))
     cut = min(size, position + step)
     bounds = [(start, min(start + step, size)) for start in range(cut, size, step)]
-    most_ahead = width + max(1, AHEAD_BYTES // step)  # in flight, plus arrived and waiting
+    most_ahead = max(width + 1, AHEAD_BYTES // step)  # in flight, plus arrived and waiting (one at least)
     lock = threading.RLock()  # a future already done runs its callback in submit's caller
-    ahead: deque[Future[bytes]] = deque()
+    ahead: deque[tuple[Future[bytes], int]] = deque()
     flying = width - 1
     next_index = 0
     stopped = False
@@ -146,11 +147,11 @@ def _split(first: Iterator[bytes], fetch: Callable[[int, int], Iterator[bytes]],
         nonlocal next_index
         with lock:
             while (not stopped and next_index < len(bounds) and len(ahead) < most_ahead
-                   and sum(not future.done() for future in ahead) < flying):
+                   and sum(not future.done() for future, _ in ahead) < flying):
                 start, stop = bounds[next_index]
                 next_index += 1
                 future = pool.submit(lambda s=start, e=stop: b"".join(fetch(s, e)))
-                ahead.append(future)
+                ahead.append((future, stop - start))
                 future.add_done_callback(refill)
 
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="prebake-range") as pool:
@@ -174,13 +175,20 @@ def _split(first: Iterator[bytes], fetch: Callable[[int, int], Iterator[bytes]],
                 with lock:
                     if not ahead:
                         break
-                    future = ahead.popleft()
+                    future, length = ahead[0]
                 data = memoryview(future.result())  # slices of it are views, not copies
+                with lock:
+                    ahead.popleft()  # only now: the range waited for counts until it is here
+                if len(data) != length:  # a server that sends less than asked: resume where the bytes stop
+                    for i in range(0, len(data), CHUNK):
+                        yield data[i : i + CHUNK]
+                    msg = f"a ranged request returned {len(data)} of the {length} bytes asked for"
+                    raise TransientStoreError(msg)
                 refill()
                 for i in range(0, len(data), CHUNK):
                     yield data[i : i + CHUNK]
         finally:
             with lock:
                 stopped = True
-                for future in ahead:
+                for future, _ in ahead:
                     future.cancel()

@@ -9,6 +9,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prebake.errors import TransientStoreError
 from prebake.stores import _ranges
 from prebake.stores._ranges import ordered_ranges
 
@@ -81,14 +82,69 @@ def test_a_link_slower_than_the_reader_is_split_into_ranges(small_ranges) -> Non
     assert link.started > 4 and link.most == 4
 
 
+def test_a_range_that_ends_short_stops_the_stream_where_its_bytes_stop(small_ranges) -> None:
+    """A server that sends less than a range asked for (a cap on a range's length): the bytes up
+    to there, then a transient error, so the restore resumes at that byte instead of carrying on
+    with the next range's bytes in the wrong place."""
+    data = bytes(range(256)) * (2 * 1024 * 1024 // 256)
+
+    def fetch(start: int, end: int):
+        if start:
+            end = min(end, start + 1000)  # every range after the first request is cut short
+        for piece in range(start, end, 64 * 1024):
+            time.sleep(0.002 if not start else 0)
+            yield data[piece : min(end, piece + 64 * 1024)]
+
+    got = bytearray()
+    with pytest.raises(TransientStoreError, match="returned 1000 of the"):
+        for chunk in ordered_ranges(fetch, 0, len(data), 4):
+            got += chunk
+    assert got == data[: len(got)] and len(got) < len(data)
+
+
+@pytest.mark.parametrize("width", [2, 4, 8, 16])
+def test_while_a_range_hangs_the_others_hold_about_ahead_bytes_at_most(small_ranges, width: int) -> None:
+    """What a part's ranges hold in memory at once, in flight or waiting for their turn behind one
+    that hangs: about AHEAD_BYTES (512 KiB here), or width + 1 of the smallest ranges if more."""
+    data = bytes(8 * 1024 * 1024)
+    asked: list[int] = []
+    release = threading.Event()
+
+    def fetch(start: int, end: int):
+        if start:
+            asked.append(end - start)
+            if len(asked) == 1:
+                assert release.wait(10)
+        for piece in range(start, end, 64 * 1024):
+            time.sleep(0.002 if not start else 0)  # the first request is slow: the rest is split
+            yield data[piece : min(end, piece + 64 * 1024)]
+
+    held: list[int] = []
+
+    def watch() -> None:
+        seen, still = -1, 0
+        while still < 20 and not release.is_set():  # no new request for 0.2 s: as many as may be are out
+            time.sleep(0.01)
+            still = still + 1 if len(asked) == seen else 0
+            seen = len(asked)
+        held.append(sum(asked))
+        release.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    assert b"".join(ordered_ranges(fetch, 0, len(data), width)) == data
+    watcher.join()
+    assert 0 < held[0] <= max(512 * 1024, (width + 1) * 64 * 1024), held
+
+
 def test_a_slow_range_does_not_hold_back_the_requests_after_it(small_ranges) -> None:
     """While the reader waits on a slow range, the ones after it keep `width` requests in flight
     (up to AHEAD_BYTES waiting in memory): they used to start only as ranges were read."""
-    width, segment = 4, 256 * 1024
+    width = 4
     data = bytes(range(256)) * (6 * 1024 * 1024 // 256)
     release = threading.Event()
     started: list[int] = []
-    expected = 1 + width + (512 * 1024) // segment  # the first request, then in flight and waiting while one hangs
+    expected = 1 + width + 1  # the first request, `width` in flight, and one arrived while the hung one holds its turn
     hung: list[int] = []
 
     def fetch(start: int, end: int):
@@ -118,9 +174,10 @@ def test_a_slow_range_does_not_hold_back_the_requests_after_it(small_ranges) -> 
 
 
 @given(sizes=st.lists(st.integers(0, 10**9), min_size=1, max_size=40), jobs=st.integers(1, 8), connections=st.integers(1, 32))
-def test_connections_are_shared_by_packed_size(sizes: list[int], jobs: int, connections: int) -> None:
-    """Each part gets 1 to `connections` ranges, a larger part never fewer than a smaller one, and
-    parts of the mean size their even share of the connections over the parts in flight."""
+def test_connections_are_shared_by_packed_size_and_bounded(sizes: list[int], jobs: int, connections: int) -> None:
+    """Each part gets 1 to `connections` ranges, a larger part never fewer than a smaller one, at
+    least its even share of the connections over the parts in flight, and the parts a restore
+    starts first (heaviest first) no more than about twice `connections` together."""
     from prebake.manifest import Part
     from prebake.restore import _ranges_for
 
@@ -129,5 +186,8 @@ def test_connections_are_shared_by_packed_size(sizes: list[int], jobs: int, conn
     widths = [ranges(part) for part in sorted(parts, key=lambda part: part.size)]
     assert all(1 <= width <= connections for width in widths)
     assert widths == sorted(widths)
-    even = -(-connections // min(jobs, len(parts)))
-    assert ranges(None) == max(1, min(connections, even))
+    in_flight = min(jobs, len(parts))
+    even = max(1, min(connections, -(-connections // in_flight)))
+    assert ranges(None) == even and min(widths) >= even
+    first = sorted(parts, key=lambda part: part.weight, reverse=True)[:in_flight]
+    assert sum(map(ranges, first)) <= 2 * connections + in_flight

@@ -400,3 +400,47 @@ def test_a_release_restored_over_another_releases_verified_parts_makes_them_rest
     assert not result.skipped
     changed = [i for i in range(8) if (root / f"opt/app/blob-{i}").read_bytes() != (sources[0] / f"blob-{i}").read_bytes()]
     assert changed == [], f"files still holding release 2's bytes after restoring release 1: {changed}"
+
+
+def test_verified_parts_whose_files_another_pack_replaced_through_a_link_are_restored_again(tmp_path: Path) -> None:
+    """Pack A (at /lib/app) stops with a part verified; pack B (at /usr/lib/app, the same folder on
+    a merged-/usr machine where /lib links to usr/lib) writes over A's file. A's next restore must
+    put A's bytes back, whatever path reached the file: it checks the files, not the prefixes."""
+    root = tmp_path / "root"
+    (root / "usr/lib").mkdir(parents=True)
+    (root / "lib").symlink_to("usr/lib")
+    src_a, src_b = tmp_path / "a", tmp_path / "b"
+    src_a.mkdir()
+    src_b.mkdir()
+    for i in range(8):
+        (src_a / f"blob-{i}").write_bytes(os.urandom(200_000))
+        (src_b / f"blob-{i}").write_bytes(b"B" * 10)
+    manifest = pack(src_a, tmp_path / "pa", target="/lib/app", name="a", part_size=300_000)
+    pack(src_b, tmp_path / "pb", target="/usr/lib/app", name="b")
+    last = sorted(manifest.parts, key=lambda part: part.weight, reverse=True)[-1].name
+    good = (tmp_path / "pa" / last).read_bytes()
+    (tmp_path / "pa" / last).write_bytes(b"\0" * len(good))
+    with pytest.raises(IntegrityError):
+        restore(tmp_path / "pa", root=root, progress=False, workers="threads", jobs=1, retries=0)
+    restore(tmp_path / "pb", root=root, progress=False)
+    (tmp_path / "pa" / last).write_bytes(good)
+    [result] = restore(tmp_path / "pa", root=root, progress=False)
+    assert not result.skipped
+    assert all((root / f"usr/lib/app/blob-{i}").read_bytes() == (src_a / f"blob-{i}").read_bytes() for i in range(8))
+
+
+def test_names_that_are_not_ascii_restore_as_their_bytes_in_a_c_locale(tmp_path: Path) -> None:
+    """A Python whose file system encoding is ASCII (a C locale, UTF-8 mode and locale coercion
+    off) restores a member named in UTF-8 as those very bytes, journaled as the name it created."""
+    import subprocess
+    import sys
+
+    craft_pack(tmp_path / "pack", [member("opt/app/caf\u00e9", data=b"x")])
+    script = ("import sys\nfrom prebake.restore import restore\n"
+              "assert sys.getfilesystemencoding() == 'ascii', sys.getfilesystemencoding()\n"
+              f"restore({str(tmp_path / 'pack')!r}, root={str(tmp_path / 'root')!r}, progress=False, workers='threads')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONUTF8", "PYTHONCOERCECLOCALE"))}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**env, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"})
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(os.fsencode(tmp_path / "root/opt/app")) == [b"caf\xc3\xa9"]
