@@ -42,7 +42,6 @@ from .manifest import MANIFEST_NAME, Manifest, loads
 from .pack import part_name
 from .runtime import short
 from .stores import PartRef, Store, is_drive, open_destination, redact
-from .stores.fsspec import FsspecStore
 from .stores.local import LocalStore
 
 MAX_PRESIGN = 7 * 24 * 3600
@@ -96,21 +95,10 @@ class _File:
 
 
 def in_shared_folder(store: Store, ref: PartRef) -> bool:
-    """Whether the shared folder holds `ref` whole. Its name is its sha256, but a file of that name
-    may hold other bytes (bit rot, a botched copy, another tool), which every restore would refuse
-    and no push would replace; so a local folder hashes it (cheap to read), and on S3 and GCS the
-    object must carry the sha256 put_part stores with it (its metadata, read without its bytes): one
-    without, or with another, is uploaded again, over it. Other stores (fsspec schemes without
-    metadata) are trusted by name and size (a store writes a file whole or not at all): they are
-    asked for the file's last byte and the one after (a ranged read of at most 2 bytes)."""
-    if isinstance(store, LocalStore):
-        return store.has_part(ref)
+    """Whether the shared folder holds `ref` whole (Store.holds: each store checks what it can); a
+    file that is not there, or that the store will not show, is not."""
     try:
-        if isinstance(store, FsspecStore) and store.backend:
-            return store.stamped_sha256(ref.name) == ref.sha256
-        if ref.size == 0:
-            return store.exists(ref.name)
-        return len(b"".join(store.open_read(ref.name, ref.size - 1, ref.size + 1))) == 1
+        return store.holds(ref)
     except (StoreNotFound, StoreAuthError):  # S3 answers 403 for a missing key to whoever may not list the bucket
         return False
 

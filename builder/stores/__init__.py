@@ -198,6 +198,17 @@ class Store(ABC):
         tell without downloading it), so push need not upload it again."""
         raise self.read_only()
 
+    def holds(self, ref: PartRef) -> bool:
+        """Whether `ref` is here whole, in a folder where files are named by their sha256 (push's
+        shared folder), which has no manifest for has_part to look a part up in. A file of that name
+        with its size is taken for it (a store writes a file whole or not at all), asked as its last
+        byte and the one after (a ranged read of at most 2 bytes); stores that can tell the bytes
+        (a local folder, S3 and GCS) check them, since a file of that name may hold others (bit
+        rot, a botched copy, another tool) that every restore would refuse and no push replace."""
+        if ref.size == 0:
+            return self.exists(ref.name)
+        return len(b"".join(self.open_read(ref.name, ref.size - 1, ref.size + 1))) == 1
+
     def put_part(self, part: PartRef, source: Path, on_bytes: Callable[[int], None] | None = None) -> None:
         """Upload the part from the local file `source`, reporting bytes sent to `on_bytes`."""
         raise self.read_only()

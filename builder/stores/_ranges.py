@@ -179,14 +179,13 @@ def _split(first: Iterator[bytes], fetch: Callable[[int, int], Iterator[bytes]],
                 data = memoryview(future.result())  # slices of it are views, not copies
                 with lock:
                     ahead.popleft()  # only now: the range waited for counts until it is here
-                if len(data) != length:  # a server that sends less than asked: resume where the bytes stop
-                    for i in range(0, len(data), CHUNK):
-                        yield data[i : i + CHUNK]
-                    msg = f"a ranged request returned {len(data)} of the {length} bytes asked for"
-                    raise TransientStoreError(msg)
-                refill()
+                if len(data) == length:
+                    refill()
                 for i in range(0, len(data), CHUNK):
                     yield data[i : i + CHUNK]
+                if len(data) != length:  # a server that sent less than asked: the restore resumes where the bytes stop
+                    msg = f"a ranged request returned {len(data)} of the {length} bytes asked for"
+                    raise TransientStoreError(msg)
         finally:
             with lock:
                 stopped = True

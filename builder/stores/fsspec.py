@@ -397,6 +397,13 @@ class FsspecStore(Store):
         self._parts = None
         return self.lock_location(MANIFEST)
 
+    def holds(self, ref: PartRef) -> bool:
+        """On S3 and GCS, the object must carry the sha256 put_part stored with it (read without its
+        bytes); one without, or with another, is uploaded again, over it."""
+        if self.backend:
+            return self.stamped_sha256(ref.name) == ref.sha256
+        return super().holds(ref)
+
     def stamped_sha256(self, name: str) -> str | None:
         """The sha256 put_part stored with object `name` on S3 (user metadata) or GCS (custom
         metadata), read with one HEAD or GET of the object's metadata; None when it has none (another

@@ -69,6 +69,9 @@ class LocalStore(Store):
         path = self._path(part.name)
         return path.is_file() and path.stat().st_size == part.size and file_sha256(path) == part.sha256
 
+    def holds(self, ref: PartRef) -> bool:
+        return self.has_part(ref)
+
     def put_part(self, part: PartRef, source: Path, on_bytes: Callable[[int], None] | None = None) -> None:
         """Copied beside its final name and renamed, so a copy cut short is never taken for the part.
         The copy's name is this push's own: two pushes into one shared folder may put the same part."""
