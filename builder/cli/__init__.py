@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 
@@ -59,7 +60,7 @@ class _Echo(logging.Handler):
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
     """Build a notebook's heavy environment once; restore it anywhere in seconds."""
-    ctx.obj = {"debug": debug}
+    ctx.ensure_object(dict)
     handler = _Echo()
     log.handlers[:] = [handler]
     log.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING - 10 * verbose)
@@ -113,29 +114,55 @@ def settings_cmd() -> None:
         click.echo(f"{setting.variable}={setting.default}{now}\n    {setting.meaning}")
 
 
-def main(argv: list[str] | None = None) -> None:
+LEAVES_NOTHING_OPEN = "leaves nothing open"
+"""Set in the context's obj by a command that, once it succeeded, has closed its files and joined its
+workers: the `prebake` program may then leave without the interpreter's teardown."""
+
+
+def _status(argv: list[str] | None, done: dict) -> int:
+    """Run one command; its exit status (errors printed as one line)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="prebake", standalone_mode=False)
+        cli.main(args=argv, prog_name="prebake", standalone_mode=False, obj=done)
     except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
+        return e.exit_code
     except click.ClickException as e:
         e.show()
-        sys.exit(2)
+        return 2
     except click.Abort:
         click.echo("prebake: interrupted", err=True)
-        sys.exit(130)
+        return 130
     except PrebakeError as e:
         if debug:
             if e.cause is not None:
                 traceback.print_exception(e.cause)
             traceback.print_exception(e)
         click.echo(f"prebake: error: {e.cli_message()}", err=True)
-        sys.exit(e.exit_code)
+        return e.exit_code
     except KeyboardInterrupt:
         click.echo("prebake: interrupted; run the same command again to resume", err=True)
-        sys.exit(130)
-    sys.exit(0)
+        return 130
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`prebake ARGS` in this process; exits (SystemExit) with the command's status."""
+    sys.exit(_status(argv, {}))
+
+
+def program() -> None:
+    """The `prebake` program (its console script, `python -m prebake`): main(), then, after a command
+    that leaves nothing open, an exit without the interpreter's teardown (freeing every module's
+    objects took 20-70 ms after a 0.4 s restore, measured from its last line to the process's end).
+    Not for main(), which may run inside a caller's process (the tests do)."""
+    done: dict = {}
+    status = _status(None, done)
+    alive = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    if status == 0 and done.get(LEAVES_NOTHING_OPEN) and not alive:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    sys.exit(status)
 
 
 from . import (

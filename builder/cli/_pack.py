@@ -8,7 +8,7 @@ import click
 
 from ..errors import UsageError
 from ..manifest import Env
-from . import _pairs, _size, cli
+from . import LEAVES_NOTHING_OPEN, _pairs, _size, cli
 
 
 @cli.command("pack")
@@ -91,6 +91,7 @@ def restore_cmd(source: str | None, root: Path, jobs: int | None, force: bool, a
     if not results.shown:  # -q: no bar, and the summary lines are ours to print
         for result in results:
             click.echo(result.summary())
+    click.get_current_context().obj[LEAVES_NOTHING_OPEN] = True  # its pool is joined, its files closed
 
 
 @cli.command("verify")
