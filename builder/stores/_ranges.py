@@ -20,9 +20,10 @@ SEGMENT = 16 * 1024 * 1024
 """The largest range of one request; a part is cut into `width` ranges of at least MIN_SEGMENT."""
 MIN_SEGMENT = 2 * 1024 * 1024
 PROBE = 1024 * 1024
-"""Bytes of a file read on one connection before deciding whether to split the rest into ranges."""
+"""A window of a file's bytes on one connection: after each, the reader's waits decide whether the
+rest is split into ranges."""
 LINK_BOUND = 0.5
-"""Split when the reader waited on the link for more than this share of the probe's time."""
+"""Split when the reader waited on the link for more than this share of a window's time."""
 AHEAD_BYTES = 64 * 1024 * 1024
 """What a part's ranges hold in memory, in flight or arrived before their turn: about this many
 bytes (ranges are cut smaller for a wide part), or `width` + 1 ranges of MIN_SEGMENT if more."""
@@ -95,30 +96,50 @@ def ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, si
     """Bytes [offset, size) of a file, on one connection while that keeps up with the reader, else
     on about `width` at once (ranges fetched by threads, yielded in order).
 
-    The first PROBE bytes come over one request for the whole rest of the file. When the reader
-    spent more than LINK_BOUND of that time waiting for them (a link that caps each connection, as
-    Drive and CDNs do, or a distant server), the request goes on only to the end of its range and
-    the rest is fetched as ranges (_split); otherwise it goes on to the end, alone: over a link as
-    fast as the reader, extra connections cost the restore 10-15% (threads, requests, the server's
-    work) and gained nothing. Without `probe` (a store whose reads return whole, so that there is
-    no stream to time) the file is split from the start."""
+    One request asks for the whole rest of the file, and its bytes are timed in windows of PROBE
+    bytes. When the reader spent more than LINK_BOUND of a window waiting for them (a link that
+    caps each connection, as Drive and CDNs do, or a distant server), the request goes on only to
+    the end of its range and the rest is fetched as ranges (_split); while the reader sets the pace,
+    the request goes on alone: over a link as fast as the reader, extra connections cost the restore
+    10-15% (threads, requests, the server's work) and gained nothing. Every window is timed, not
+    only the first: a reader slowed at the start (other parts' workers starting on the same cores)
+    made one early look keep a 94 MB part on one capped connection, 5.3 s where ranges took 2.6 s.
+    Without `probe` (a store whose reads return whole, so that there is no stream to time) the file
+    is split from the start."""
     first = fetch(offset, size)
     try:
-        position, waited = offset, 0.0
-        began = asked = time.monotonic()
-        for chunk in first if probe else ():
-            waited += time.monotonic() - asked
-            yield chunk
-            position += len(chunk)
-            asked = time.monotonic()
-            if position - offset >= PROBE:
-                break
-        if probe and (position >= size or waited <= LINK_BOUND * (asked - began)):
-            yield from first  # the reader set the pace (or the file is done): one connection keeps up
-            return
+        position = offset
+        if probe:
+            waited = 0.0
+            began = asked = time.monotonic()
+            window = offset
+            for chunk in first:
+                waited += time.monotonic() - asked
+                yield chunk
+                position += len(chunk)
+                asked = time.monotonic()
+                if position - window >= PROBE:
+                    if waited > LINK_BOUND * (asked - began):
+                        break  # the link is slower than the reader: the rest goes as ranges
+                    waited, began, window = 0.0, asked, position
+            else:
+                return  # the whole file came over this one connection
         yield from _split(first, fetch, position, size, width)
     finally:
         first.close()
+
+
+def _shrinking(start: int, size: int, width: int, largest: int) -> list[tuple[int, int]]:
+    """Bounds of the ranges from `start` to `size`: each an even share of what is left over `width`
+    connections, at most `largest` and at least MIN_SEGMENT. The last ones shrink, so that the
+    connections end about together: with ranges of one size, the last one or two rode alone at the
+    end (on a link capped at 25 MB/s per connection, an 8 MiB range is a third of a second)."""
+    bounds = []
+    while start < size:
+        end = min(size, start + min(largest, max(MIN_SEGMENT, -(-(size - start) // width))))
+        bounds.append((start, end))
+        start = end
+    return bounds
 
 
 def _split(first: Iterator[bytes], fetch: Callable[[int, int], Iterator[bytes]], position: int, size: int,
@@ -133,10 +154,10 @@ def _split(first: Iterator[bytes], fetch: Callable[[int, int], Iterator[bytes]],
     connection, 65-70 MB/s of 100). Ranges that arrived before their turn wait in memory; with
     those in flight they hold about AHEAD_BYTES at most (ranges are cut smaller for a wide part)."""
     fits = max(MIN_SEGMENT, AHEAD_BYTES // (width + 1))  # so that width + 1 ranges hold AHEAD_BYTES at most
-    step = min(SEGMENT, fits, max(MIN_SEGMENT, -(-(size - position) // width)))
-    cut = min(size, position + step)
-    bounds = [(start, min(start + step, size)) for start in range(cut, size, step)]
-    most_ahead = max(width + 1, AHEAD_BYTES // step)  # in flight, plus arrived and waiting (one at least)
+    largest = min(SEGMENT, fits, max(MIN_SEGMENT, -(-(size - position) // width)))
+    cut = min(size, position + largest)
+    bounds = _shrinking(cut, size, width, largest)
+    most_ahead = max(width + 1, AHEAD_BYTES // largest)  # in flight, plus arrived and waiting (one at least)
     lock = threading.RLock()  # a future already done runs its callback in submit's caller
     ahead: deque[tuple[Future[bytes], int]] = deque()
     flying = width - 1

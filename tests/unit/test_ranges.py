@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -63,6 +64,24 @@ def test_ranges_arrive_whole_and_in_order_with_at_most_width_requests(small_rang
     assert link.most <= width
 
 
+@given(start=st.integers(0, 10**9), length=st.integers(1, 10**9), width=st.integers(2, 32),
+       largest=st.integers(_ranges.MIN_SEGMENT, _ranges.SEGMENT))
+def test_ranges_cover_the_rest_and_shrink_toward_its_end(start: int, length: int, width: int, largest: int) -> None:
+    """The ranges after the first request tile the rest of the file, none over `largest`, none
+    under MIN_SEGMENT but the very last, never growing, and none carrying more than an even share
+    over `width` connections of what is left where it starts: the connections end about together
+    instead of the last whole-size range riding alone."""
+    bounds = _ranges._shrinking(start, start + length, width, largest)
+    assert bounds[0][0] == start and bounds[-1][1] == start + length
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
+    sizes = [end - begin for begin, end in bounds]
+    assert all(0 < size <= largest for size in sizes)
+    assert all(size >= _ranges.MIN_SEGMENT for size in sizes[:-1])
+    assert sizes[:-1] == sorted(sizes[:-1], reverse=True)
+    end = start + length
+    assert all(stop - begin <= max(_ranges.MIN_SEGMENT, -(-(end - begin) // width)) for begin, stop in bounds)
+
+
 def test_a_link_as_fast_as_the_reader_keeps_one_connection(small_ranges, monkeypatch) -> None:
     monkeypatch.setattr(_ranges, "PROBE", 1024 * 1024)  # 16 pieces: a busy machine's pauses average out
     data = bytes(4 * 1024 * 1024)
@@ -73,6 +92,28 @@ def test_a_link_as_fast_as_the_reader_keeps_one_connection(small_ranges, monkeyp
         time.sleep(0.005)  # the reader (decompression, files) sets the pace, by far
     assert same(got, data)
     assert link.started == 1
+
+
+def test_a_link_that_falls_behind_the_reader_later_is_split_then(small_ranges) -> None:
+    """The reader set the pace over the first windows (busy, as when other parts start on the same
+    cores), then waits on the link: the rest is split from there, not left on one connection."""
+    data = bytes(range(256)) * (4 * 1024 * 1024 // 256)
+    busy_until = 512 * 1024  # four windows of 128 KiB
+
+    def fetch(start: int, end: int):
+        for piece in range(start, end, 64 * 1024):
+            if piece >= busy_until:
+                time.sleep(0.004)  # the link, from here on
+            yield data[piece : min(end, piece + 64 * 1024)]
+
+    requests: list[int] = []
+    got = bytearray()
+    for chunk in ordered_ranges(lambda s, e: (requests.append(s), fetch(s, e))[1], 0, len(data), 4):
+        if len(got) < busy_until:
+            time.sleep(0.004)  # the reader, until then
+        got += chunk
+    assert same(got, data)
+    assert len(requests) > 4 and min(requests[1:]) > busy_until
 
 
 def test_without_a_probe_a_file_is_split_from_the_start(small_ranges) -> None:
