@@ -14,6 +14,8 @@ import random
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -98,6 +100,39 @@ def gcs_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: str) -> N
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
 
 
+@dataclass
+class Backend:
+    """One object store as a test drives it: its server, its URL scheme and the variables its
+    library reads, for the tests that hold for S3 and GCS alike."""
+
+    name: str
+    server: MotoServer | GcsEmulator
+    scheme: str
+    env: Callable[[pytest.MonkeyPatch, Path, str], None]
+
+    def new_bucket(self) -> str:
+        bucket = bucket_name()
+        if self.name == "s3":
+            self.server.client().create_bucket(Bucket=bucket)
+        else:
+            self.server.make_bucket(bucket)
+        return bucket
+
+    def has_bucket(self, bucket: str) -> bool:
+        if self.name == "s3":
+            return bucket in [b["Name"] for b in self.server.client().list_buckets()["Buckets"]]
+        import requests
+
+        return requests.get(f"{self.server.url}/storage/v1/b/{bucket}", timeout=10).status_code != 404
+
+
+@pytest.fixture(params=["s3", "gcs"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "s3":
+        return Backend("s3", request.getfixturevalue("moto"), "s3", s3_env)
+    return Backend("gcs", request.getfixturevalue("gcs"), "gs", gcs_env)
+
+
 @pytest.fixture(scope="module")
 def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 16 MiB in 3+ parts: one 12 MiB part (a single file: files are never split), so large
@@ -165,24 +200,25 @@ def big_part(pack: Path) -> str:
     return max(manifest.parts, key=lambda part: part.size).name
 
 
-# ---------------------------------------------------------------- S3: push, restore, ranges, pieces
+# ---------------------------------------------------------------- S3 and GCS alike: push, restore, ranges, cuts, a missing bucket;
+# S3: multipart uploads, s3fs's retries, cut uploads
 
 
-def test_s3_push_then_restore_from_the_lock_and_from_the_manifest_url(moto, pack, tmp_path, monkeypatch, capsys):
-    bucket = bucket_name()
-    moto.client().create_bucket(Bucket=bucket)
-    with FaultProxy(("127.0.0.1", moto.port)) as proxy:
-        s3_env(monkeypatch, tmp_path, proxy.url)
+def test_push_then_restore_from_the_lock_and_from_the_manifest_url(backend, pack, tmp_path, monkeypatch, capsys):
+    bucket = backend.new_bucket()
+    dest = f"{backend.scheme}://{bucket}/packs"
+    with FaultProxy(("127.0.0.1", backend.server.port)) as proxy:
+        backend.env(monkeypatch, tmp_path, proxy.url)
         lock = tmp_path / "prebake.lock"
-        assert run_cli("push", str(pack), "--to", f"s3://{bucket}/packs", "-o", str(lock)) == 0
+        assert run_cli("push", str(pack), "--to", dest, "-o", str(lock)) == 0
         folder, _ = lock_location(lock)
-        assert folder.startswith(f"s3://{bucket}/packs/")
+        assert folder.startswith(f"{dest}/")
         proxy.requests.clear()
         assert run_cli("restore", str(lock), "--root", str(tmp_path / "root"), "-q") == 0
         assert tree(tmp_path / "root" / "opt" / "objects") == source_tree(pack)
         # The 12 MiB part came as several ranged GETs (parallel ranges), none of them a HEAD first.
         big = big_part(pack)
-        ranges = [r.headers.get("range") for r in proxy.requests if r.method == "GET" and r.path.split("?")[0].endswith(big)]
+        ranges = [r.headers.get("range") for r in proxy.requests if r.method == "GET" and big in r.path.split("?")[0]]
         assert len(ranges) >= 2 and all(ranges), ranges
         spans = [int(end) + 1 - int(start) for start, end in (r.removeprefix("bytes=").split("-") for r in ranges)]
         assert max(spans) <= BLOCK, f"a read of {max(spans)} bytes: each request reads a block at most, so a part streams"
@@ -190,7 +226,7 @@ def test_s3_push_then_restore_from_the_lock_and_from_the_manifest_url(moto, pack
         assert run_cli("restore", manifest_url(lock), "--root", str(tmp_path / "again"), "-q") == 0
         assert tree(tmp_path / "again" / "opt" / "objects") == source_tree(pack)
         capsys.readouterr()
-        assert run_cli("push", str(pack), "--to", f"s3://{bucket}/packs", "--no-lock") == 0
+        assert run_cli("push", str(pack), "--to", dest, "--no-lock") == 0
         assert " 0 part(s) uploaded" in capsys.readouterr().out
 
 
@@ -211,13 +247,12 @@ def test_s3_a_large_part_goes_up_as_a_multipart_upload(moto, pack, tmp_path, mon
     assert head["Metadata"] == {"sha256": part.sha256}  # the stamp push trusts, kept by a multipart upload
 
 
-def test_s3_restore_resumes_after_cut_connections(moto, pack, tmp_path, monkeypatch):
-    bucket = bucket_name()
-    moto.client().create_bucket(Bucket=bucket)
-    with FaultProxy(("127.0.0.1", moto.port)) as proxy:
-        s3_env(monkeypatch, tmp_path, proxy.url)
+def test_restore_resumes_after_cut_connections(backend, pack, tmp_path, monkeypatch):
+    bucket = backend.new_bucket()
+    with FaultProxy(("127.0.0.1", backend.server.port)) as proxy:
+        backend.env(monkeypatch, tmp_path, proxy.url)
         lock = tmp_path / "prebake.lock"
-        assert run_cli("push", str(pack), "--to", f"s3://{bucket}/packs", "-o", str(lock)) == 0
+        assert run_cli("push", str(pack), "--to", f"{backend.scheme}://{bucket}/packs", "-o", str(lock)) == 0
         proxy.cut(after=1 * MiB, times=3)  # three transfers of part bytes dropped mid-body
         assert run_cli("restore", str(lock), "--root", str(tmp_path / "root"), "-q") == 0
         assert proxy.cuts_done == 3
@@ -263,16 +298,17 @@ def test_s3_a_push_cut_mid_upload_finishes(moto, pack, tmp_path, monkeypatch):
     assert tree(tmp_path / "root" / "opt" / "objects") == source_tree(pack)
 
 
-def test_s3_a_push_to_a_missing_bucket_is_refused_and_creates_nothing(moto, pack, tmp_path, monkeypatch, capsys):
-    s3_env(monkeypatch, tmp_path, moto.url)
+def test_a_push_to_a_missing_bucket_is_refused_and_creates_nothing(backend, pack, tmp_path, monkeypatch, capsys):
+    backend.env(monkeypatch, tmp_path, backend.server.url)
     bucket = bucket_name()
     mirror = tmp_path / "mirror"
-    assert run_cli("push", str(pack), "--to", str(mirror), "--to", f"s3://{bucket}/packs", "--no-lock") == 4
+    dest = f"{backend.scheme}://{bucket}/packs"
+    assert run_cli("push", str(pack), "--to", str(mirror), "--to", dest, "--no-lock") == 4
     line = one_line_error(capsys)
     assert f"the bucket '{bucket}' does not exist; create it first (prebake never creates buckets)" in line
-    assert bucket not in [b["Name"] for b in moto.client().list_buckets()["Buckets"]]
+    assert not backend.has_bucket(bucket)
     assert not mirror.exists()  # refused before anything went anywhere
-    assert run_cli("restore", f"s3://{bucket}/packs/parts/manifest.json", "--root", str(tmp_path / "root")) == 4
+    assert run_cli("restore", f"{dest}/parts/manifest.json", "--root", str(tmp_path / "root")) == 4
     assert "does not exist" in one_line_error(capsys)
 
 
@@ -497,28 +533,7 @@ def test_push_presign_refusals_say_what_to_do_in_one_line(moto, pack, tmp_path, 
     assert "Contents" not in moto.client().list_objects_v2(Bucket=bucket), "nothing uploaded"
 
 
-# ---------------------------------------------------------------- GCS: the same through gcsfs
-
-
-def test_gcs_push_then_restore_with_ranges(gcs, pack, tmp_path, monkeypatch, capsys):
-    bucket = bucket_name()
-    gcs.make_bucket(bucket)
-    with FaultProxy(("127.0.0.1", gcs.port)) as proxy:
-        gcs_env(monkeypatch, tmp_path, proxy.url)
-        lock = tmp_path / "prebake.lock"
-        assert run_cli("push", str(pack), "--to", f"gs://{bucket}/packs", "-o", str(lock)) == 0
-        assert lock_location(lock)[0].startswith(f"gs://{bucket}/packs/")
-        proxy.requests.clear()
-        assert run_cli("restore", str(lock), "--root", str(tmp_path / "root"), "-q") == 0
-        assert tree(tmp_path / "root" / "opt" / "objects") == source_tree(pack)
-        big = big_part(pack)
-        ranges = [r.headers.get("range") for r in proxy.requests if r.method == "GET" and big in r.path]
-        assert len(ranges) >= 2 and all(ranges), ranges
-        assert run_cli("restore", manifest_url(lock), "--root", str(tmp_path / "again"), "-q") == 0
-        assert tree(tmp_path / "again" / "opt" / "objects") == source_tree(pack)
-        capsys.readouterr()
-        assert run_cli("push", str(pack), "--to", f"gs://{bucket}/packs", "--no-lock") == 0
-        assert " 0 part(s) uploaded" in capsys.readouterr().out
+# ---------------------------------------------------------------- GCS: resumable uploads, refusals, URLs that need no SDK
 
 
 def test_gcs_a_large_part_goes_up_as_a_resumable_upload(gcs, pack, tmp_path, monkeypatch):
@@ -538,29 +553,6 @@ def test_gcs_a_large_part_goes_up_as_a_resumable_upload(gcs, pack, tmp_path, mon
     started = [r for r in proxy.requests if "uploadType=resumable" in r.path and "upload_id=" not in r.path]
     pieces = [r for r in proxy.requests if "upload_id=" in r.path]
     assert len(started) == 1 and len(pieces) == -(-part.size // (4 * MiB)), proxy.requests
-
-
-def test_gcs_restore_resumes_after_cut_connections(gcs, pack, tmp_path, monkeypatch):
-    bucket = bucket_name()
-    gcs.make_bucket(bucket)
-    with FaultProxy(("127.0.0.1", gcs.port)) as proxy:
-        gcs_env(monkeypatch, tmp_path, proxy.url)
-        lock = tmp_path / "prebake.lock"
-        assert run_cli("push", str(pack), "--to", f"gs://{bucket}/packs", "-o", str(lock)) == 0
-        proxy.cut(after=1 * MiB, times=2)
-        assert run_cli("restore", str(lock), "--root", str(tmp_path / "root"), "-q") == 0
-        assert proxy.cuts_done == 2
-    assert tree(tmp_path / "root" / "opt" / "objects") == source_tree(pack)
-
-
-def test_gcs_a_push_to_a_missing_bucket_is_refused_and_creates_nothing(gcs, pack, tmp_path, monkeypatch, capsys):
-    import requests
-
-    gcs_env(monkeypatch, tmp_path, gcs.url)
-    bucket = bucket_name()
-    assert run_cli("push", str(pack), "--to", f"gs://{bucket}/packs", "--no-lock") == 4
-    assert f"the bucket '{bucket}' does not exist; create it first (prebake never creates buckets)" in one_line_error(capsys)
-    assert requests.get(f"{gcs.url}/storage/v1/b/{bucket}", timeout=10).status_code == 404
 
 
 @pytest.mark.parametrize(("answer", "expected"), [
@@ -604,22 +596,14 @@ def _put_foreign(store: FsspecStore, name: str, data: bytes, sha256: str | None)
     store.fs.pipe_file(store._path(name), data, **metadata)
 
 
-@pytest.mark.parametrize("backend", ["s3", "gcs"])
 @pytest.mark.parametrize("stamp", ["none", "foreign"])
-def test_an_object_of_a_parts_name_and_size_but_other_bytes_is_uploaded_again(request, pack, tmp_path, monkeypatch, backend, stamp):
+def test_an_object_of_a_parts_name_and_size_but_other_bytes_is_uploaded_again(backend, pack, tmp_path, monkeypatch, stamp):
     """A part's name is its sha256, but an object of that name and size may hold other bytes (bit
     rot, a botched copy, another tool): push trusts only the sha256 it stored with the object, so it
     replaces the object (and a damaged manifest-HEX.json) and the restore then succeeds."""
-    bucket = bucket_name()
-    if backend == "s3":
-        server = request.getfixturevalue("moto")
-        server.client().create_bucket(Bucket=bucket)
-        s3_env(monkeypatch, tmp_path, server.url)
-    else:
-        server = request.getfixturevalue("gcs")
-        server.make_bucket(bucket)
-        gcs_env(monkeypatch, tmp_path, server.url)
-    dest = f"{'s3' if backend == 's3' else 'gs'}://{bucket}/packs"
+    bucket = backend.new_bucket()
+    backend.env(monkeypatch, tmp_path, backend.server.url)
+    dest = f"{backend.scheme}://{bucket}/packs"
     lock = tmp_path / "prebake.lock"
     manifest = loads((pack / "manifest.json").read_bytes())
     victim = min(manifest.parts, key=lambda part: part.size)
@@ -646,22 +630,13 @@ def test_an_object_of_a_parts_name_and_size_but_other_bytes_is_uploaded_again(re
     assert tree(tmp_path / "root" / "opt" / "objects") == source_tree(pack)
 
 
-@pytest.mark.parametrize("backend", ["s3", "gcs"])
-def test_a_prefix_with_hash_query_and_percent_characters_is_a_prefix(request, pack, tmp_path, monkeypatch, backend):
+def test_a_prefix_with_hash_query_and_percent_characters_is_a_prefix(backend, pack, tmp_path, monkeypatch):
     """'#', '?', '%', '+' and spaces are legal in S3 and GCS keys: DEST/parts is under DEST as typed,
     and the lock names it so that a restore reads it back."""
-    bucket = bucket_name()
+    bucket = backend.new_bucket()
     prefix = "re l#v1?x=1&y=%41+b"
-    if backend == "s3":
-        server = request.getfixturevalue("moto")
-        server.client().create_bucket(Bucket=bucket)
-        s3_env(monkeypatch, tmp_path, server.url)
-        dest = f"s3://{bucket}/{prefix}"
-    else:
-        server = request.getfixturevalue("gcs")
-        server.make_bucket(bucket)
-        gcs_env(monkeypatch, tmp_path, server.url)
-        dest = f"gs://{bucket}/{prefix}"
+    backend.env(monkeypatch, tmp_path, backend.server.url)
+    dest = f"{backend.scheme}://{bucket}/{prefix}"
     lock = tmp_path / "prebake.lock"
     assert run_cli("push", str(pack), "--to", dest, "-o", str(lock)) == 0
     folder, digest = lock_location(lock)
