@@ -154,15 +154,26 @@ def program() -> None:
     """The `prebake` program (its console script, `python -m prebake`): main(), then, after a command
     that leaves nothing open, an exit without the interpreter's teardown (freeing every module's
     objects took 20-70 ms after a 0.4 s restore, measured from its last line to the process's end).
-    Not for main(), which may run inside a caller's process (the tests do)."""
+    Not for main(), which may run inside a caller's process (the tests do). atexit handlers do not
+    run either (a coverage run started from sitecustomize loses a restore's data)."""
     done: dict = {}
     status = _status(None, done)
     alive = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
-    if status == 0 and done.get(LEAVES_NOTHING_OPEN) and not alive:
-        sys.stdout.flush()
-        sys.stderr.flush()
+    if status == 0 and done.get(LEAVES_NOTHING_OPEN) and not alive and _flushed(sys.stdout, sys.stderr):
         os._exit(0)
     sys.exit(status)
+
+
+def _flushed(*streams) -> bool:
+    """Whether every stream that is open took its buffered output (a closed descriptor leaves
+    Python None for it); a failed flush is left to the normal exit, which reports it as Python does."""
+    try:
+        for stream in streams:
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 from . import (

@@ -77,3 +77,19 @@ def test_a_root_that_cannot_be_written_is_one_clear_line(tmp_path: Path, tree: P
     result = prebake("restore", str(tmp_path / "pack"), "--root", str(tmp_path / "a-file" / "root"), check=False)
     assert result.returncode == 1
     assert result.stderr.strip() == f"prebake: error: cannot write {tmp_path / 'a-file' / 'root'}: Not a directory; check the path or restore elsewhere with --root DIR"
+
+
+def test_a_restore_ends_with_its_whole_output_and_status_zero_however_stdout_is_set(tmp_path: Path, tree: Path) -> None:
+    """The program leaves without the interpreter's teardown after a restore: what it printed is
+    flushed first, into a pipe or a file (block-buffered), and a closed stdout is no error."""
+    prebake("pack", str(tree), "--to", "/opt/tool", "-o", str(tmp_path / "pack"), "--name", "tool", "--version", "2.1")
+    into_file = tmp_path / "out.txt"
+    with into_file.open("w") as out:
+        done = subprocess.run([sys.executable, "-m", "prebake", "restore", str(tmp_path / "pack"), "--root", str(tmp_path / "a")],
+                              stdout=out, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == ""
+    assert into_file.read_text().startswith("restored tool 2.1:") and into_file.read_text().endswith("\n")
+    closed = subprocess.run(f"{sys.executable} -m prebake restore {tmp_path / 'pack'} --root {tmp_path / 'b'} >&-",
+                            shell=True, capture_output=True, text=True, timeout=120)
+    assert closed.returncode == 0 and closed.stderr == "", closed.stderr
+    assert (tmp_path / "b/opt/tool").is_dir()
