@@ -64,26 +64,46 @@ def body_pieces(response: requests.Response, limit: int | None, start: int, what
         yield chunk
 
 
-def ranged_body(response: requests.Response, offset: int, end: int | None, what: str,
-                low_speed: tuple[int, float], advice: str) -> Iterator[bytes]:
+class RangedBody(Iterator[bytes]):
     """Bytes [offset, end) of the response, never more: a 200 to a ranged request has its first
     `offset` bytes skipped, a 206 that starts elsewhere is refused, and a body longer than asked
-    (or endless) is read no further than `end`."""
-    with response:
-        skip = offset if response.status_code == 200 else 0
-        if response.status_code == 206:
-            start = response.headers.get("Content-Range", "").split(" ")[-1].split("-")[0]
-            if start != str(offset):
-                msg = f"{what}: asked for bytes from {offset}, the server sent {response.headers.get('Content-Range')!r}"
-                raise TransientStoreError(msg)
-        limit = None if end is None else skip + end - offset
-        for chunk in body_pieces(response, limit, offset - skip, what, low_speed, advice):
-            if skip:
-                cut = min(skip, len(chunk))
-                chunk, skip = chunk[cut:], skip - cut
-                if not chunk:
-                    continue
-            yield chunk
+    (or endless) is read no further than `end`.
+
+    `whole_file`: the server answered a request that named a range with the whole file (a 200), as
+    servers that ignore Range do (Python's http.server, some proxies); every range asked of such a
+    server costs the bytes before it too, so a file is not split into ranges there."""
+
+    def __init__(self, response: requests.Response, offset: int, end: int | None, what: str,
+                 low_speed: tuple[int, float], advice: str) -> None:
+        self.whole_file = response.status_code == 200 and "Range" in response.request.headers
+        self._response = response
+        self._pieces = self._read(response, offset, end, what, low_speed, advice)
+
+    def __next__(self) -> bytes:
+        return next(self._pieces)
+
+    def close(self) -> None:
+        self._pieces.close()
+        self._response.close()
+
+    @staticmethod
+    def _read(response: requests.Response, offset: int, end: int | None, what: str, low_speed: tuple[int, float],
+              advice: str) -> Iterator[bytes]:
+        with response:
+            skip = offset if response.status_code == 200 else 0
+            if response.status_code == 206:
+                start = response.headers.get("Content-Range", "").split(" ")[-1].split("-")[0]
+                if start != str(offset):
+                    msg = f"{what}: asked for bytes from {offset}, the server sent {response.headers.get('Content-Range')!r}"
+                    raise TransientStoreError(msg)
+            limit = None if end is None else skip + end - offset
+            for chunk in body_pieces(response, limit, offset - skip, what, low_speed, advice):
+                if skip:
+                    cut = min(skip, len(chunk))
+                    chunk, skip = chunk[cut:], skip - cut
+                    if not chunk:
+                        continue
+                yield chunk
 
 
 def worth_ranges(offset: int, size: int | None, width: int) -> bool:
@@ -104,13 +124,17 @@ def ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, si
     10-15% (threads, requests, the server's work) and gained nothing. Every window is timed, not
     only the first: a reader slowed at the start (other parts' workers starting on the same cores)
     made one early look keep a 94 MB part on one capped connection, 5.3 s where ranges took 2.6 s.
-    Without `probe` (a store whose reads return whole, so that there is no stream to time) the file
-    is split from the start."""
+    The first window decides alone, as that one look did; later, two slow windows in a row are
+    needed, so that one stall does not split a part a fast link carries. A server that answers the
+    first request's range with the whole file (RangedBody.whole_file) is never split: each range
+    would cost it the file's bytes up to there. Without `probe` (a store whose reads return whole,
+    so that there is no stream to time) the file is split from the start."""
     first = fetch(offset, size)
     try:
         position = offset
         if probe:
-            waited = 0.0
+            splittable = not (isinstance(first, RangedBody) and first.whole_file)
+            waited, slow, needed = 0.0, 0, 1
             began = asked = time.monotonic()
             window = offset
             for chunk in first:
@@ -119,10 +143,13 @@ def ordered_ranges(fetch: Callable[[int, int], Iterator[bytes]], offset: int, si
                 position += len(chunk)
                 asked = time.monotonic()
                 if position - window >= PROBE:
-                    if waited > LINK_BOUND * (asked - began):
+                    slow = slow + 1 if waited > LINK_BOUND * (asked - began) else 0
+                    if slow >= needed and splittable:
                         break  # the link is slower than the reader: the rest goes as ranges
-                    waited, began, window = 0.0, asked, position
+                    waited, began, window, needed = 0.0, asked, position, 2
             else:
+                if position < size:  # a body that ended cleanly but short: the restore resumes at this byte
+                    raise TransientStoreError(f"the connection ended at byte {position}, before the end of the file at {size}")
                 return  # the whole file came over this one connection
         yield from _split(first, fetch, position, size, width)
     finally:
@@ -137,6 +164,8 @@ def _shrinking(start: int, size: int, width: int, largest: int) -> list[tuple[in
     bounds = []
     while start < size:
         end = min(size, start + min(largest, max(MIN_SEGMENT, -(-(size - start) // width))))
+        if size - end < MIN_SEGMENT and size - start <= largest:
+            end = size  # a remainder under MIN_SEGMENT rides with this range, not as a request of its own
         bounds.append((start, end))
         start = end
     return bounds

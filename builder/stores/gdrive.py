@@ -50,7 +50,7 @@ import requests
 from .. import settings
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError, UsageError
 from . import MANIFEST, RESUMED, RETRY, PartRef, Store, parse_drive, within
-from ._ranges import body_pieces, ordered_ranges, range_header, ranged_body, worth_ranges
+from ._ranges import RangedBody, body_pieces, ordered_ranges, range_header, worth_ranges
 
 log = logging.getLogger(__name__)
 
@@ -449,7 +449,7 @@ class GDriveStore(Store):
             response = self._api_get(file_id, headers, what)
         else:
             response = self._public_get(file_id, headers, what)
-        return ranged_body(response, offset, end, what, self.low_speed, advice)
+        return RangedBody(response, offset, end, what, self.low_speed, advice)
 
     def _get(self, url: str, headers: dict[str, str], what: str) -> requests.Response:
         try:

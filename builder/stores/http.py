@@ -20,7 +20,7 @@ from urllib3.util.retry import Retry
 
 from ..errors import StoreAuthError, StoreError, StoreNotFound, TransientStoreError
 from . import RESUMED, RETRY, Store, join_url, redact, signed_key, within
-from ._ranges import ordered_ranges, range_header, ranged_body, worth_ranges
+from ._ranges import RangedBody, ordered_ranges, range_header, worth_ranges
 
 CONNECT_TIMEOUT = 10  # seconds; the read timeout is the store's low_speed window
 
@@ -150,7 +150,7 @@ class HttpStore(Store):
         size or a read limit is a cap on what a server may send, not a change to the request)."""
         url = self._url(name, ids)
         response = _get(self.sessions.get(), url, range_header(offset, end if ask_end else None), self.low_speed[1])
-        return ranged_body(response, offset, end, redact(url), self.low_speed, advice)
+        return RangedBody(response, offset, end, redact(url), self.low_speed, advice)
 
     def read_bytes(self, name: str, *, limit: int | None = None) -> bytes:
         data = b"".join(self._stream(name, 0, None if limit is None else limit + 1, RETRY, ask_end=False))

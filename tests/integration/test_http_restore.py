@@ -73,6 +73,25 @@ def test_parallel_ranged_requests_reassemble_a_large_part_in_order(tmp_path: Pat
         assert server.requests["blob"] > 10
 
 
+def test_a_slow_server_that_ignores_range_is_read_on_one_connection(tmp_path: Path, monkeypatch) -> None:
+    """A server that answers a range with the whole file (a 200) would send every range's bytes
+    from the file's start: however slow the link, the file comes over the one request, once."""
+    import prebake.stores._ranges as ranges
+
+    monkeypatch.setattr(ranges, "SEGMENT", 256 * 1024)
+    monkeypatch.setattr(ranges, "MIN_SEGMENT", 256 * 1024)
+    monkeypatch.setattr(ranges, "PROBE", 256 * 1024)
+    blob = os.urandom(3_000_000)
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "blob").write_bytes(blob)
+    with FolderServer(tmp_path / "www") as server:
+        server.faults.connection_rate = 30e6  # slower than the reader: a server that honours Range is split
+        server.faults.ignore_range = True
+        with HttpStore(server.url, parallel_ranges=4) as store:
+            assert b"".join(store.open_read("blob", 0, len(blob))) == blob
+        assert server.requests["blob"] == 1 and server.bytes_sent == len(blob)
+
+
 def test_a_link_that_caps_each_connection_is_filled_by_several_at_once(tmp_path: Path) -> None:
     """Drive and CDNs cap each connection: a pack of two parts, restored with 2 workers, still has
     about PREBAKE_CONNECTIONS (8) bodies in flight, each part fetched as ranges."""

@@ -69,8 +69,9 @@ def test_ranges_arrive_whole_and_in_order_with_at_most_width_requests(small_rang
 def test_ranges_cover_the_rest_and_shrink_toward_its_end(start: int, length: int, width: int, largest: int) -> None:
     """The ranges after the first request tile the rest of the file, none over `largest`, none
     under MIN_SEGMENT but the very last, never growing, and none carrying more than an even share
-    over `width` connections of what is left where it starts: the connections end about together
-    instead of the last whole-size range riding alone."""
+    over `width` connections of what is left where it starts (the last one, plus a remainder too
+    small for a request of its own): the connections end about together instead of the last
+    whole-size range riding alone."""
     bounds = _ranges._shrinking(start, start + length, width, largest)
     assert bounds[0][0] == start and bounds[-1][1] == start + length
     assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
@@ -79,7 +80,11 @@ def test_ranges_cover_the_rest_and_shrink_toward_its_end(start: int, length: int
     assert all(size >= _ranges.MIN_SEGMENT for size in sizes[:-1])
     assert sizes[:-1] == sorted(sizes[:-1], reverse=True)
     end = start + length
-    assert all(stop - begin <= max(_ranges.MIN_SEGMENT, -(-(end - begin) // width)) for begin, stop in bounds)
+    share = [max(_ranges.MIN_SEGMENT, -(-(end - begin) // width)) for begin, _ in bounds]
+    assert all(stop - begin <= most for (begin, stop), most in zip(bounds[:-1], share, strict=False))
+    assert sizes[-1] < share[-1] + _ranges.MIN_SEGMENT  # the last takes in a remainder under MIN_SEGMENT at most
+    # ... and is itself MIN_SEGMENT or more, unless it is the whole rest or would pass `largest` with the one before
+    assert len(sizes) == 1 or sizes[-1] >= _ranges.MIN_SEGMENT or sizes[-2] + sizes[-1] > largest
 
 
 def test_a_link_as_fast_as_the_reader_keeps_one_connection(small_ranges, monkeypatch) -> None:
@@ -114,6 +119,44 @@ def test_a_link_that_falls_behind_the_reader_later_is_split_then(small_ranges) -
         got += chunk
     assert same(got, data)
     assert len(requests) > 4 and min(requests[1:]) > busy_until
+
+
+def test_one_stall_after_the_first_window_does_not_split_a_part_a_fast_link_carries(small_ranges) -> None:
+    """The reader sets the pace but for one window where the link stalls: a split takes two slow
+    windows in a row after the first, so the part stays on its one connection."""
+    data = bytes(range(256)) * (2 * 1024 * 1024 // 256)
+    stall_at = 640 * 1024  # in the fifth window of 128 KiB
+
+    def fetch(start: int, end: int):
+        for piece in range(start, end, 64 * 1024):
+            if piece == stall_at:
+                time.sleep(0.05)
+            yield data[piece : min(end, piece + 64 * 1024)]
+
+    requests: list[int] = []
+    got = bytearray()
+    for chunk in ordered_ranges(lambda s, e: (requests.append(s), fetch(s, e))[1], 0, len(data), 4):
+        time.sleep(0.004)  # the reader, slower than the link but for the stall
+        got += chunk
+    assert same(got, data)
+    assert requests == [0]
+
+
+def test_a_first_request_that_ends_short_stops_the_stream_where_its_bytes_stop(small_ranges) -> None:
+    """A body that ends cleanly before the file's end (a close-delimited body cut early): the bytes
+    up to there, then a transient error, so the restore resumes at that byte."""
+    data = bytes(range(256)) * (2 * 1024 * 1024 // 256)
+
+    def fetch(start: int, end: int):
+        for piece in range(start, min(end, 512 * 1024), 64 * 1024):
+            yield data[piece : min(end, piece + 64 * 1024)]
+
+    got = bytearray()
+    with pytest.raises(TransientStoreError, match="ended at byte 524288, before the end of the file"):
+        for chunk in ordered_ranges(fetch, 0, len(data), 4):
+            time.sleep(0.002)  # a fast link: no split, the one request is the whole file
+            got += chunk
+    assert same(got, data[: len(got)]) and len(got) == 512 * 1024
 
 
 def test_without_a_probe_a_file_is_split_from_the_start(small_ranges) -> None:
