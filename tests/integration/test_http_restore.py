@@ -56,7 +56,10 @@ def test_a_server_that_ignores_range_still_gives_a_correct_restore(tmp_path: Pat
     assert _same_big_file(tmp_path / "root", src)
 
 
-def test_parallel_ranged_requests_reassemble_a_large_part_in_order(tmp_path: Path, monkeypatch) -> None:
+@pytest.fixture
+def blob_server(tmp_path: Path, monkeypatch):
+    """A 3 MB file served over a link slower than the reader (30 MB/s), with ranges and windows of
+    256 KiB so that it makes many ranges: (server, its bytes)."""
     import prebake.stores._ranges as ranges
 
     monkeypatch.setattr(ranges, "SEGMENT", 256 * 1024)
@@ -66,30 +69,26 @@ def test_parallel_ranged_requests_reassemble_a_large_part_in_order(tmp_path: Pat
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "blob").write_bytes(blob)
     with FolderServer(tmp_path / "www") as server:
-        server.faults.connection_rate = 30e6  # a link slower than the reader: the rest goes as ranges
-        store = HttpStore(server.url, parallel_ranges=4)
+        server.faults.connection_rate = 30e6
+        yield server, blob
+
+
+def test_parallel_ranged_requests_reassemble_a_large_part_in_order(blob_server) -> None:
+    server, blob = blob_server
+    with HttpStore(server.url, parallel_ranges=4) as store:  # the link is slower than the reader: ranges
         assert b"".join(store.open_read("blob", 0, len(blob))) == blob
         assert b"".join(store.open_read("blob", 1_000_001, len(blob))) == blob[1_000_001:]
-        assert server.requests["blob"] > 10
+    assert server.requests["blob"] > 10
 
 
-def test_a_slow_server_that_ignores_range_is_read_on_one_connection(tmp_path: Path, monkeypatch) -> None:
+def test_a_slow_server_that_ignores_range_is_read_on_one_connection(blob_server) -> None:
     """A server that answers a range with the whole file (a 200) would send every range's bytes
     from the file's start: however slow the link, the file comes over the one request, once."""
-    import prebake.stores._ranges as ranges
-
-    monkeypatch.setattr(ranges, "SEGMENT", 256 * 1024)
-    monkeypatch.setattr(ranges, "MIN_SEGMENT", 256 * 1024)
-    monkeypatch.setattr(ranges, "PROBE", 256 * 1024)
-    blob = os.urandom(3_000_000)
-    (tmp_path / "www").mkdir()
-    (tmp_path / "www" / "blob").write_bytes(blob)
-    with FolderServer(tmp_path / "www") as server:
-        server.faults.connection_rate = 30e6  # slower than the reader: a server that honours Range is split
-        server.faults.ignore_range = True
-        with HttpStore(server.url, parallel_ranges=4) as store:
-            assert b"".join(store.open_read("blob", 0, len(blob))) == blob
-        assert server.requests["blob"] == 1 and server.bytes_sent == len(blob)
+    server, blob = blob_server
+    server.faults.ignore_range = True
+    with HttpStore(server.url, parallel_ranges=4) as store:
+        assert b"".join(store.open_read("blob", 0, len(blob))) == blob
+    assert server.requests["blob"] == 1 and server.bytes_sent == len(blob)
 
 
 def test_a_link_that_caps_each_connection_is_filled_by_several_at_once(tmp_path: Path) -> None:
