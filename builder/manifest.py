@@ -135,13 +135,14 @@ MAX_MANIFEST_BYTES = 16 * 2**20
 """A manifest or lock larger than this is refused unread (a real one is a few KiB per part)."""
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def is_name(value: str) -> bool:
     """Whether `value` may name a pack or a part: a file name in any folder, never a path."""
     return bool(_NAME.fullmatch(value))
-_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+
 
 # Variables a pack may not set (nor prepend to) without the lock's or the user's leave: they run
 # code when some other program starts (loaders, interpreters, shells, git, pagers), redirect
